@@ -1,0 +1,75 @@
+"""School Deepfake Response Portal: the application factory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from portal import config as config_module
+from portal import models  # noqa: F401  registers every table before anything binds
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app: load config, bind extensions, register blueprints, CLI and error handlers."""
+    instance_path = os.environ.get("PORTAL_INSTANCE_PATH") or str(config_module.PROJECT_ROOT / "instance")
+    app = Flask(__name__, instance_path=str(Path(instance_path).resolve()), instance_relative_config=True)
+    app.config.from_object(config_module.Defaults)
+    app.config.from_pyfile("config.py", silent=True)
+    config_module.load_environment(app.config)
+    if test_config:
+        app.config.update(test_config)
+    _finalize_config(app)
+
+    from portal import errors, i18n, navigation, security
+    from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    with app.app_context():
+        from portal.database import configure_engine
+
+        configure_engine(db.engine)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    i18n.init_app(app, babel)
+    security.init_app(app, login_manager)
+    errors.init_app(app)
+    navigation.init_app(app)
+
+    from portal.services import content
+
+    content.init_app(app)
+
+    from portal.account.routes import bp as account_bp
+    from portal.auth.routes import bp as auth_bp
+    from portal.dashboard.routes import bp as dashboard_bp
+    from portal.public.routes import bp as public_bp
+
+    for blueprint in (public_bp, auth_bp, account_bp, dashboard_bp):
+        app.register_blueprint(blueprint)
+
+    from portal import cli
+
+    cli.init_app(app)
+    return app
+
+
+def _finalize_config(app: Flask) -> None:
+    """Fill in values that depend on other settings."""
+    cfg = app.config
+    if not cfg.get("SQLALCHEMY_DATABASE_URI"):
+        cfg["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "portal.db")
+    if not cfg.get("SECRET_KEY"):
+        raise RuntimeError("No SECRET_KEY: run `portal serve` or `portal init` to create the instance folder.")
+    if cfg["DEMO_MODE"]:
+        cfg["REQUIRE_TWO_FACTOR"] = False
+    if cfg["HTTPS"]:
+        # Over HTTPS the cookie is Secure and __Host- prefixed: no subdomain or plain-HTTP page can set it.
+        cfg["SESSION_COOKIE_SECURE"] = True
+        cfg["SESSION_COOKIE_NAME"] = "__Host-portal"
+        cfg["PREFERRED_URL_SCHEME"] = "https"
+    else:
+        cfg["SESSION_COOKIE_NAME"] = "portal"
+    cfg["RATELIMIT_STORAGE_URI"] = cfg.get("RATELIMIT_STORAGE_URI") or "memory://"

@@ -1,0 +1,74 @@
+"""Sign-in and sign-out views."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from portal.auth.forms import LoginForm
+from portal.extensions import client_address, db, limiter
+from portal.forms import EmptyForm
+from portal.services import accounts, audit
+from portal.urls import safe_next
+
+bp = Blueprint("auth", __name__)
+
+
+def _account_key() -> str:
+    return "login-account:" + request.form.get("username", "").strip().lower()[:64]
+
+
+def start_session(user) -> None:
+    """Sign the user in with a fresh session."""
+    lang = session.get("lang")
+    session.clear()  # nothing from before sign-in carries over (session fixation)
+    if lang:
+        session["lang"] = lang
+    login_user(user)
+    session["auth_at"] = session["seen"] = int(time.time())
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_PER_ADDRESS"], methods=["POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_PER_ACCOUNT"], key_func=_account_key, methods=["POST"],
+               deduct_when=lambda response: response.status_code != 302)
+def login():
+    """Show the sign-in form and check what was entered."""
+    if current_user.is_authenticated:
+        return redirect(url_for("dashboard.index"))
+    form = LoginForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        user = accounts.authenticate(db.session, form.username.data, form.password.data)
+        if user is None:
+            known = accounts.find_user(db.session, form.username.data)
+            audit.record(db.session, "login_failed", target=known.username if known else None,
+                         school_id=known.school_id if known else None, address=client_address())
+            db.session.commit()
+            form.password.errors.append(_("The username or password is not correct."))
+            return render_template("auth/login.html", form=form), 200
+        audit.record(db.session, "login", actor=user, address=client_address())
+        db.session.commit()
+        start_session(user)
+        return redirect(safe_next(form.next.data) or url_for("dashboard.index"))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    """Sign out everywhere: the session version changes so no copy of the cookie still works."""
+    form = EmptyForm()
+    if form.validate_on_submit():
+        current_user.end_sessions()
+        audit.record(db.session, "logout", actor=current_user, address=client_address())
+        db.session.commit()
+        lang = session.get("lang")
+        logout_user()
+        session.clear()
+        if lang:
+            session["lang"] = lang
+        flash(_("You have signed out."), "success")
+    return redirect(url_for("public.home"))

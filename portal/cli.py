@@ -1,0 +1,242 @@
+"""The `portal` command: a Flask CLI group with the portal's own commands."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from portal.config import PROJECT_ROOT, write_instance_config
+from portal.extensions import db
+
+
+def _instance_path() -> Path:
+    return Path(os.environ.get("PORTAL_INSTANCE_PATH") or PROJECT_ROOT / "instance").resolve()
+
+
+def main() -> None:
+    """Entry point of the `portal` console script."""
+    write_instance_config(_instance_path())  # first run: random secret key and data key, mode 0600
+    from portal import create_app
+
+    FlaskGroup(create_app=lambda: create_app(), add_version_option=False, load_dotenv=False,
+               help="School Deepfake Response Portal").main(prog_name="portal")
+
+
+def upgrade_database() -> None:
+    """Bring the schema up to date through the Alembic migrations."""
+    from flask_migrate import upgrade
+
+    upgrade(directory=str(Path(__file__).parent / "migrations"))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command("init")
+@with_appcontext
+def init_command():
+    """Create the instance folder and the database schema."""
+    upgrade_database()
+    click.echo(f"Instance folder: {current_app.instance_path}")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--demo", is_flag=True, help="Seed the demo schools, show the demo banner, turn two-factor sign-in off.")
+@click.option("--no-background", is_flag=True, help="Do not run the periodic checks in this process.")
+@with_appcontext
+def serve_command(host, port, threads, demo, no_background):
+    """Serve the portal with the waitress WSGI server."""
+    import waitress
+
+    app = current_app._get_current_object()
+    demo = demo or app.config["DEMO_MODE"]
+    if demo and not _is_loopback(host):
+        raise click.UsageError("Demo mode only listens on a loopback address such as 127.0.0.1.")
+    upgrade_database()
+    if demo:
+        app.config.update(DEMO_MODE=True, REQUIRE_TWO_FACTOR=False)
+        from portal.services import demo as demo_service
+
+        summary = demo_service.seed(db.session, app.instance_path)
+        db.session.commit()
+        click.echo(demo_service.describe(summary))
+    if not no_background:
+        from portal.services import background
+
+        background.start(app)
+    click.echo(f"School Deepfake Response Portal: http://{host}:{port}/  (Ctrl+C stops it)")
+    db.session.remove()
+    waitress.serve(app, host=host, port=port, threads=threads, ident="portal")
+
+
+@click.command("seed-demo")
+@with_appcontext
+def seed_demo_command():
+    """Add the demo schools and accounts (safe to run again)."""
+    from portal.services import demo as demo_service
+
+    upgrade_database()
+    summary = demo_service.seed(db.session, current_app.instance_path)
+    db.session.commit()
+    click.echo(demo_service.describe(summary))
+
+
+@click.command("create-school")
+@click.option("--code", required=True, help="Short code, e.g. hanbit")
+@click.option("--name-ko", required=True)
+@click.option("--name-en", required=True)
+@click.option("--timezone", default="Asia/Seoul", show_default=True)
+@with_appcontext
+def create_school_command(code, name_ko, name_en, timezone):
+    """Add a school."""
+    from portal.services import accounts, audit
+
+    try:
+        school = accounts.create_school(db.session, code, name_ko, name_en, timezone)
+    except accounts.AccountError as error:
+        raise click.ClickException(f"Cannot create the school: {error.code}") from None
+    audit.record(db.session, "school_created", school_id=school.id, target=school.code, address="cli")
+    db.session.commit()
+    click.echo(f"Created school {school.code}.")
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\n")
+
+
+@click.command("create-user")
+@click.option("--role", required=True, type=click.Choice(
+    ["student", "teacher", "counselor", "school_admin", "district_admin"]))
+@click.option("--school", "school_code", help="School code (not for district admins)")
+@click.option("--name", "display_name", help="Name shown in the portal")
+@click.option("--email")
+@click.option("--lead", is_flag=True, help="Make this counselor the school's designated lead")
+@click.argument("username")
+@with_appcontext
+def create_user_command(role, school_code, display_name, email, lead, username):
+    """Add a user. The password is read from a prompt, or from standard input; never from arguments."""
+    from sqlalchemy import select
+
+    from portal.models import School
+    from portal.services import accounts, audit
+
+    school = None
+    if school_code:
+        school = db.session.scalar(select(School).where(School.code == school_code.lower()))
+        if school is None:
+            raise click.ClickException(f"No school with code {school_code!r}.")
+    password = _read_password()
+    try:
+        user = accounts.create_user(db.session, username, role, school, password, display_name, email,
+                                    current_app.config["PASSWORD_MIN_LENGTH"])
+    except accounts.AccountError as error:
+        raise click.ClickException(f"Cannot create the user: {error.code}") from None
+    if lead:
+        from portal.services.schools import set_lead
+
+        set_lead(db.session, user)
+    audit.record(db.session, "user_created", school_id=user.school_id, target=user.username, address="cli")
+    db.session.commit()
+    click.echo(f"Created {role} {user.username}.")
+
+
+@click.group("audit")
+def audit_group():
+    """The tamper-evident audit log."""
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify_command():
+    """Recompute the hash chain; exit 1 naming the first broken row."""
+    from portal.services import audit
+
+    count, problem = audit.verify(db.session)
+    if problem:
+        click.echo(f"Audit chain BROKEN at row {problem.row_id}: {problem.reason} ({count} rows verified before it).",
+                   err=True)
+        sys.exit(1)
+    click.echo(f"Audit chain intact: {count} rows verified.")
+
+
+@click.group("translate")
+def translate_group():
+    """Extract, update and compile the translation catalogs."""
+
+
+def _pybabel(*args: str) -> None:
+    from babel.messages.frontend import CommandLineInterface
+
+    CommandLineInterface().run(["pybabel", "-q", *args])
+
+
+TRANSLATIONS = PROJECT_ROOT / "translations"
+
+
+def extract_messages(output: Path) -> None:
+    """Write a .pot file with every translatable string in the portal package."""
+    _pybabel("extract", "-F", str(TRANSLATIONS / "babel.cfg"), "-k", "_l", "--no-wrap", "--sort-by-file",
+             "--project", "school-deepfake-portal", "--omit-header", "-o", str(output), str(PROJECT_ROOT / "portal"))
+
+
+@translate_group.command("extract")
+def translate_extract():
+    """Collect the strings into translations/messages.pot."""
+    extract_messages(TRANSLATIONS / "messages.pot")
+
+
+@translate_group.command("update")
+def translate_update():
+    """Merge messages.pot into the ko and en catalogs."""
+    extract_messages(TRANSLATIONS / "messages.pot")
+    for lang in ("ko", "en"):
+        if not (TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po").exists():
+            _pybabel("init", "--no-wrap", "-i", str(TRANSLATIONS / "messages.pot"), "-d", str(TRANSLATIONS), "-l", lang)
+    _pybabel("update", "--no-wrap", "--ignore-obsolete", "-i", str(TRANSLATIONS / "messages.pot"),
+             "-d", str(TRANSLATIONS))
+    _fill_english()
+
+
+def _fill_english() -> None:
+    """The source strings are English: the English catalog repeats them, so it is always complete."""
+    from babel.messages.pofile import read_po, write_po
+
+    path = TRANSLATIONS / "en" / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as handle:
+        catalog = read_po(handle, locale="en")
+    for message in catalog:
+        if message.id and (not message.string or message.fuzzy):
+            message.string = message.id
+            message.flags.discard("fuzzy")
+    with path.open("wb") as handle:
+        write_po(handle, catalog, width=0)
+
+
+@translate_group.command("compile")
+def translate_compile():
+    """Compile the catalogs to .mo files."""
+    _pybabel("compile", "-d", str(TRANSLATIONS))
+
+
+def init_app(app) -> None:
+    """Register the portal's commands on the app's CLI group."""
+    for command in (init_command, serve_command, seed_demo_command, create_school_command, create_user_command,
+                    audit_group, translate_group):
+        app.cli.add_command(command)

@@ -1,0 +1,111 @@
+"""Configuration: safe defaults here, then instance/config.py, then PORTAL_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Defaults:
+    """Defaults for a single school server; production settings come from the instance config."""
+
+    SQLALCHEMY_DATABASE_URI = None  # filled in from the instance path when not configured
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    CONTENT_PATH = str(PROJECT_ROOT / "content")
+    BABEL_DEFAULT_LOCALE = "ko"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Seoul"
+    BABEL_TRANSLATION_DIRECTORIES = str(PROJECT_ROOT / "translations")
+    LANGUAGES = ("ko", "en")
+
+    # Sessions: the cookie only carries ids; the session version on the user row ends sessions on the server.
+    SESSION_COOKIE_HTTPONLY = True  # scripts cannot read the session cookie
+    SESSION_COOKIE_SAMESITE = "Lax"  # the cookie is not sent on cross-site POSTs
+    SESSION_COOKIE_SECURE = False  # turned on with PREFERRED_URL_SCHEME = "https" (see finalize)
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)  # absolute lifetime; idle limits are per role
+    IDLE_TIMEOUT_STAFF = timedelta(minutes=30)
+    IDLE_TIMEOUT_STUDENT = timedelta(minutes=60)
+    ABSOLUTE_SESSION_TIMEOUT = timedelta(hours=12)
+    REMEMBER_COOKIE_DURATION = timedelta(seconds=0)
+    HTTPS = False  # set True behind a TLS proxy: Secure cookies with the __Host- prefix, HSTS
+
+    WTF_CSRF_TIME_LIMIT = 3600 * 4  # a long incident report must not lose its token mid-way
+
+    # Rate limits. A whole school shares one NAT address, so per-address limits are generous and
+    # per-account limits are tight (DESIGN.md principle 8).
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = False
+    RATELIMIT_LOGIN_PER_ACCOUNT = "10 per 15 minutes"
+    RATELIMIT_LOGIN_PER_ADDRESS = "600 per 15 minutes"
+    RATELIMIT_DEFAULT = "3000 per minute"
+
+    PASSWORD_MIN_LENGTH = 10
+    DEMO_MODE = False
+    REQUIRE_TWO_FACTOR = True
+    DATA_KEYS: dict[str, str] = {}  # key id -> base64 AES-256 key; the first listed key encrypts
+    DATA_KEY_ID: str | None = None
+
+    MAIL_SERVER: str | None = None
+    MAIL_PORT = 25
+    MAIL_USE_STARTTLS = False
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: str | None = None
+    MAIL_FROM = "portal@localhost"
+    PUBLIC_URL = "http://127.0.0.1:5000"
+
+    ACK_DEADLINE_URGENT_HOURS = 1
+    ACK_DEADLINE_NORMAL_HOURS = 24
+
+
+ENV_PREFIX = "PORTAL_"
+# Environment variables that map to config keys with other names.
+ENV_ALIASES = {
+    "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "REDIS_URL": "RATELIMIT_STORAGE_URI",
+    "SECRET_KEY": "SECRET_KEY",
+}
+
+
+def load_environment(config: dict) -> None:
+    """Apply PORTAL_* environment variables on top of the file configuration."""
+    for name, value in os.environ.items():
+        if not name.startswith(ENV_PREFIX) or name in ("PORTAL_INSTANCE_PATH", "PORTAL_DEMO_PASSWORD"):
+            continue
+        key = name[len(ENV_PREFIX):]
+        key = ENV_ALIASES.get(key, key)
+        config[key] = _coerce(value, config.get(key))
+
+
+def _coerce(value: str, current: object) -> object:
+    if isinstance(current, bool):
+        return value.lower() in ("1", "true", "yes", "on")
+    if isinstance(current, int):
+        return int(value)
+    return value
+
+
+def write_instance_config(instance_path: Path) -> Path:
+    """Create instance/config.py with a random secret key and data key (mode 0600) if it is missing."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    os.chmod(instance_path, 0o700)
+    path = instance_path / "config.py"
+    if path.exists():
+        return path
+    import base64
+
+    key_id = "k" + secrets.token_hex(4)
+    data_key = base64.b64encode(secrets.token_bytes(32)).decode()
+    text = (
+        "# Made on first run. Keep this file private: it holds the keys that protect case records.\n"
+        "# A backup of the database cannot be read without DATA_KEYS.\n"
+        f"SECRET_KEY = {secrets.token_urlsafe(48)!r}\n"
+        f"DATA_KEY_ID = {key_id!r}\n"
+        f"DATA_KEYS = {{{key_id!r}: {data_key!r}}}\n"
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path

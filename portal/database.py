@@ -1,0 +1,40 @@
+"""Engine set-up that SQLAlchemy cannot express in a URL: SQLite pragmas and IMMEDIATE write transactions."""
+
+from __future__ import annotations
+
+from flask import has_request_context, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+# GET views in these blueprints write audit rows, so their transactions take the write lock up front.
+READS_THAT_WRITE = frozenset({"cases", "reports"})
+
+
+def _wants_write_lock() -> bool:
+    if not has_request_context():
+        return True  # CLI commands and background checks write
+    return request.method not in ("GET", "HEAD") or request.blueprint in READS_THAT_WRITE
+
+
+def configure_engine(engine: Engine) -> None:
+    """Turn on WAL, FULL sync and foreign keys for SQLite, and begin writers IMMEDIATE."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Take BEGIN away from pysqlite so the "begin" hook below decides the transaction kind.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+        cursor.execute("PRAGMA synchronous=FULL")  # a commit survives power loss, not only a crash
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=15000")  # writers queue for the lock instead of failing
+        cursor.execute("PRAGMA secure_delete=ON")  # purged case text is overwritten, not left in free pages
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        # A deferred transaction that reads and then writes fails at once with "database is locked"
+        # (SQLite cannot wait there); IMMEDIATE takes the write lock at BEGIN, where busy_timeout waits.
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if _wants_write_lock() else "BEGIN")

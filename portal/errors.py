@@ -1,0 +1,46 @@
+"""Translated error pages without tracebacks or internal detail."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+MESSAGES = {
+    400: (_l("Something in that request was not right"),
+          _l("The page could not use what was sent. Go back, reload the page and try again.")),
+    403: (_l("Not allowed"), _l("You do not have permission to do that.")),
+    404: (_l("Page not found"), _l("There is no page at this address, or you do not have access to it.")),
+    405: (_l("Not allowed"), _l("That action is not possible on this page.")),
+    413: (_l("Too much data"), _l("What was sent is too large. Files cannot be uploaded to this portal.")),
+    429: (_l("Too many attempts"), _l("Please wait a few minutes and try again.")),
+    500: (_l("Something went wrong"),
+          _l("The portal could not finish this. Nothing you sent was shown to anyone else. Please try again.")),
+}
+
+
+def _render(code: int, detail=None):
+    title, text = MESSAGES.get(code, MESSAGES[500])
+    return render_template("errors/error.html", code=code, title=title, text=detail or text), code
+
+
+def _http_error(error: HTTPException):
+    code = error.code or 500
+    return _render(code if code in MESSAGES else 500)
+
+
+def _csrf_error(_error: CSRFError):
+    return _render(400, _l("This form had expired or came from another site. Reload the page and send it again; "
+                           "what you typed may still be there if you go back."))
+
+
+def _server_error(_error: Exception):
+    return _render(500)
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers."""
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(InternalServerError, _server_error)

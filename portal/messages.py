@@ -1,0 +1,15 @@
+"""Translated sentences for the named errors services raise."""
+
+from flask_babel import lazy_gettext as _l
+
+ACCOUNT_ERRORS = {
+    "too_short": _l("The password must have at least 10 characters."),
+    "too_long": _l("The password is too long."),
+    "too_common": _l("That password is too easy to guess. Choose a longer phrase that is not your username."),
+    "bad_username": _l("Usernames use only letters, digits, '-', '_' and '.'."),
+    "bad_role": _l("That role does not exist."),
+    "bad_school": _l("Every user except a district admin belongs to a school."),
+    "username_taken": _l("That username is already in use."),
+    "bad_code": _l("School codes use only letters, digits and '-'."),
+    "code_taken": _l("That school code is already in use."),
+}

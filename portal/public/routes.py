@@ -1,0 +1,50 @@
+"""Home page, language switch, quick exit and health check."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask_login import current_user
+
+from portal.extensions import db
+from portal.forms import LanguageForm
+from portal.urls import safe_next
+
+bp = Blueprint("public", __name__)
+
+
+@bp.route("/")
+def home():
+    """What the portal is for, the way into lessons and sign-in, and the help lines."""
+    return render_template("public/home.html")
+
+
+@bp.route("/language", methods=["POST"])
+def language():
+    """Switch the language for this session, and for the account when signed in."""
+    form = LanguageForm()
+    if form.validate_on_submit():
+        session["lang"] = form.lang.data
+        if current_user.is_authenticated:
+            current_user.locale = form.lang.data
+            db.session.commit()
+    return redirect(safe_next(form.next.data) or url_for("public.home"))
+
+
+@bp.route("/exit")
+def quick_exit():
+    """A neutral page that the quick-exit button replaces the current page with."""
+    target = current_app.config.get("QUICK_EXIT_URL")
+    if target:
+        return redirect(target)
+    return render_template("public/exit.html")
+
+
+@bp.route("/healthz")
+def healthz():
+    """Liveness check for the WSGI server and the browser tests."""
+    return {"status": "ok"}
+
+
+@bp.app_context_processor
+def _language_form():
+    return {"language_form": LanguageForm(lang=session.get("lang"), next=request.full_path.rstrip("?"))}

@@ -1,0 +1,118 @@
+"""Sign-in sessions, their limits on the server, and the headers every response carries."""
+
+from __future__ import annotations
+
+import time
+from functools import wraps
+
+from flask import Flask, abort, current_app, flash, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import LoginManager, current_user, logout_user
+
+from portal.extensions import db
+from portal.models import Role, User
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",  # no inline script anywhere
+        "style-src 'self'",  # no inline style either
+        "img-src 'self' data:",  # data: for the server-rendered QR code
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",  # no framing: clickjacking
+    ]
+)
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
+
+
+def _load_user(token: str) -> User | None:
+    """Load the user named in the session, only while the session version still matches."""
+    try:
+        user_id, version = (int(part) for part in token.split("."))
+    except ValueError:
+        return None
+    user = db.session.get(User, user_id)
+    if user is None or user.session_version != version or not user.active:
+        return None
+    return user
+
+
+def _enforce_session_limits():
+    """End a session that has been idle too long or has lasted past the absolute limit."""
+    if not current_user.is_authenticated:
+        return None
+    now = int(time.time())
+    cfg = current_app.config
+    idle = cfg["IDLE_TIMEOUT_STUDENT"] if current_user.role == Role.STUDENT else cfg["IDLE_TIMEOUT_STAFF"]
+    started, seen = session.get("auth_at", 0), session.get("seen", 0)
+    if now - seen > idle.total_seconds() or now - started > cfg["ABSOLUTE_SESSION_TIMEOUT"].total_seconds():
+        logout_user()
+        session.clear()
+        flash(_("Your session ended because it was idle for too long. Please sign in again."), "info")
+        return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
+    session["seen"] = now
+    return None
+
+
+def _set_headers(response):
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"  # case and reset URLs never leak to another site
+    headers["Permissions-Policy"] = PERMISSIONS_POLICY
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    headers["X-Frame-Options"] = "DENY"
+    if current_app.config["HTTPS"]:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    if current_user and current_user.is_authenticated:
+        # Pages of a signed-in user may hold case details: never keep them in a shared computer's cache.
+        headers["Cache-Control"] = "no-store"
+        headers.pop("ETag", None)
+    return response
+
+
+def roles_required(*roles: str):
+    """Narrow a view to some roles; anyone else gets 404 so the page's existence is not revealed."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return current_app.login_manager.unauthorized()
+            if current_user.role not in roles:
+                abort(404)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def guard_blueprint(blueprint, *roles: str) -> None:
+    """Close every view of a blueprint to all but these roles; views can only narrow it further."""
+
+    @blueprint.before_request
+    def _guard():
+        if not current_user.is_authenticated:
+            return current_app.login_manager.unauthorized()
+        if roles and current_user.role not in roles:
+            abort(404)
+        return None
+
+
+def init_app(app: Flask, login_manager: LoginManager) -> None:
+    """Bind Flask-Login and the session and header hooks."""
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please sign in to see that page.")
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(_load_user)
+    app.before_request(_enforce_session_limits)
+    app.after_request(_set_headers)

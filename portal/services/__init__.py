@@ -1,0 +1,1 @@
+"""Domain logic that views and commands call."""

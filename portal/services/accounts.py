@@ -1,0 +1,128 @@
+"""Passwords, sign-in and account changes."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portal.models import ROLES, Role, School, User
+from portal.models.base import utcnow
+
+# argon2-cffi's defaults are the RFC 9106 low-memory profile of argon2id (64 MiB, 3 passes).
+_hasher = PasswordHasher()
+# A hash to verify against when the username is unknown, so both paths take the same time.
+_DUMMY_HASH = _hasher.hash("timing-equaliser-not-a-password")
+
+
+class AccountError(Exception):
+    """A request about an account that cannot be carried out; `code` names the reason."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+@cache
+def _common_passwords() -> frozenset[str]:
+    text = resources.files("portal").joinpath("data/common-passwords.txt").read_text(encoding="utf-8")
+    return frozenset(line.strip() for line in text.splitlines() if line.strip())
+
+
+def password_problem(password: str, username: str = "", min_length: int = 10) -> str | None:
+    """Name what is wrong with a new password, or None when it is acceptable."""
+    if len(password) < min_length:
+        return "too_short"
+    if len(password) > 256:
+        return "too_long"
+    lowered = password.lower()
+    if lowered in _common_passwords() or (username and username.lower() in lowered):
+        return "too_common"
+    if len(set(password)) < 4:
+        return "too_common"
+    return None
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of the password."""
+    return _hasher.hash(password)
+
+
+def check_password(user: User | None, password: str) -> bool:
+    """True when the password matches; spends the same time when the user does not exist."""
+    try:
+        return _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password) and (
+            user is not None and user.password_hash is not None
+        )
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def find_user(session: Session, username: str) -> User | None:
+    """The user with this username, ignoring case and surrounding spaces."""
+    return session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The active user these credentials belong to, or None."""
+    user = find_user(session, username)
+    if not check_password(user, password) or user is None or not user.active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    return user
+
+
+def set_password(user: User, password: str, min_length: int = 10) -> None:
+    """Set a new password after checking it; ends every other session of the user."""
+    problem = password_problem(password, user.username, min_length)
+    if problem:
+        raise AccountError(problem)
+    user.password_hash = hash_password(password)
+    user.end_sessions()
+
+
+def create_school(session: Session, code: str, name_ko: str, name_en: str, timezone: str = "Asia/Seoul") -> School:
+    """Add a school; codes are lowercase and unique."""
+    code = code.strip().lower()
+    if not code or not code.replace("-", "").isalnum():
+        raise AccountError("bad_code")
+    if session.scalar(select(School).where(School.code == code)):
+        raise AccountError("code_taken")
+    school = School(code=code, name_ko=name_ko.strip(), name_en=name_en.strip(), timezone=timezone)
+    session.add(school)
+    session.flush()
+    return school
+
+
+def create_user(
+    session: Session,
+    username: str,
+    role: str,
+    school: School | None,
+    password: str | None,
+    display_name: str | None = None,
+    email: str | None = None,
+    min_length: int = 10,
+) -> User:
+    """Add a user after checking role, school and password."""
+    username = username.strip().lower()
+    if not username or len(username) > 64 or not all(c.isalnum() or c in "-_." for c in username):
+        raise AccountError("bad_username")
+    if role not in ROLES:
+        raise AccountError("bad_role")
+    if (role == Role.DISTRICT_ADMIN) != (school is None):
+        raise AccountError("bad_school")
+    if find_user(session, username):
+        raise AccountError("username_taken")
+    user = User(username=username, role=role, school=school, display_name=display_name or username, email=email)
+    if password is not None:
+        set_password(user, password, min_length)
+    session.add(user)
+    session.flush()
+    return user

@@ -1,0 +1,188 @@
+"""Fixtures: the app on each database backend, a client, users, and a sign-in that does the real POST."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from portal import create_app
+from portal.extensions import db
+from portal.models import Role, School, User
+
+PASSWORD = "correct-horse-battery-9"
+PG_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BACKENDS = [b for b in os.environ.get("PORTAL_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+TEST_KEY = base64.b64encode(b"k" * 32).decode()
+
+
+def _postgres_ready() -> bool:
+    try:
+        with create_engine(PG_URL).connect() as conn:
+            conn.execute(text("select 1"))
+        return True
+    except Exception:
+        return False
+
+
+def base_config(url: str, instance: Path) -> dict:
+    """Settings every test app shares."""
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "SQLALCHEMY_DATABASE_URI": url,
+        "DATA_KEYS": {"t1": TEST_KEY},
+        "DATA_KEY_ID": "t1",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "PUBLIC_URL": "http://portal.test",
+        "REQUIRE_TWO_FACTOR": False,
+    }
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory):
+    """A migrated, empty database for each backend; tests share it and clean it after each test."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db')}/test.db"
+    else:
+        if not _postgres_ready():
+            if os.environ.get("CI"):
+                pytest.fail(f"PostgreSQL is not reachable at {PG_URL}")
+            pytest.skip("PostgreSQL is not running here")
+        url = PG_URL
+        with create_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    app = create_app(base_config(url, tmp_path_factory.mktemp("inst")))
+    with app.app_context():
+        from portal.cli import upgrade_database
+
+        upgrade_database()
+        db.engine.dispose()
+    return url
+
+
+def _clean(app) -> None:
+    with app.app_context():
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        db.session.remove()
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
+            else:
+                for name in tables:
+                    conn.execute(text(f"DELETE FROM {name}"))
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app(database_url, tmp_path, monkeypatch):
+    """A fresh app on a clean database, with its own instance folder."""
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+    (tmp_path / "instance").mkdir()
+    application = create_app(base_config(database_url, tmp_path / "instance"))
+    yield application
+    _clean(application)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app):
+    """The database session inside an app context."""
+    with app.app_context():
+        yield db.session
+        db.session.rollback()
+
+
+_HASH_CACHE: dict[str, str] = {}
+
+
+def _hash(password: str) -> str:
+    from portal.services.accounts import hash_password
+
+    if password not in _HASH_CACHE:
+        _HASH_CACHE[password] = hash_password(password)
+    return _HASH_CACHE[password]
+
+
+@pytest.fixture
+def make_school(app):
+    """Create a school by code."""
+
+    def factory(code: str = "hanbit", name_ko: str | None = None, name_en: str | None = None) -> int:
+        with app.app_context():
+            from sqlalchemy import select
+
+            existing = db.session.scalar(select(School).where(School.code == code))
+            if existing:
+                return existing.id
+            school = School(code=code, name_ko=name_ko or f"{code}학교", name_en=name_en or f"{code.title()} School")
+            db.session.add(school)
+            db.session.commit()
+            return school.id
+
+    return factory
+
+
+@pytest.fixture
+def make_user(app, make_school):
+    """make_user(role=, school=) -> user id; the password is PASSWORD."""
+    counter = {"n": 0}
+
+    def factory(role: str = "teacher", school: str | None = "hanbit", username: str | None = None,
+                lead: bool = False, email: str | None = None, **fields) -> int:
+        counter["n"] += 1
+        school_id = make_school(school) if school and role != Role.DISTRICT_ADMIN else None
+        with app.app_context():
+            user = User(username=username or f"{school or 'district'}-{role}-{counter['n']}", role=role,
+                        school_id=school_id, display_name=fields.pop("display_name", f"{role} {counter['n']}"),
+                        password_hash=_hash(PASSWORD), is_lead=lead, email=email, **fields)
+            db.session.add(user)
+            db.session.commit()
+            return user.id
+
+    return factory
+
+
+TOKEN_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(client, path: str = "/") -> str:
+    """The CSRF token of this client's session, read from a page like a browser would."""
+    page = client.get(path).get_data(as_text=True)
+    match = TOKEN_RE.search(page)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def post(client, path: str, data: dict | None = None, token_from: str = "/", **kwargs):
+    """POST a form with a valid CSRF token, as the browser would after loading a page."""
+    form = dict(data or {})
+    form.setdefault("csrf_token", csrf_token(client, token_from))
+    return client.post(path, data=form, **kwargs)
+
+
+def username_of(app, user_id: int) -> str:
+    with app.app_context():
+        return db.session.get(User, user_id).username
+
+
+@pytest.fixture
+def login(app):
+    """Sign a client in through the real sign-in form."""
+
+    def do_login(client, user_id: int, password: str = PASSWORD):
+        response = post(client, "/login", {"username": username_of(app, user_id), "password": password},
+                        token_from="/login")
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return response
+
+    return do_login

@@ -1,0 +1,185 @@
+"""Signing in and out, sessions ending on the server, passwords and rate limits."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import PASSWORD, post, username_of
+
+from portal.extensions import db
+from portal.models import User
+from portal.services import accounts
+
+
+def test_sign_in_lands_on_the_role_dashboard(client, make_user, login):
+    for role in ("student", "teacher", "counselor", "school_admin", "district_admin"):
+        user_id = make_user(role=role)
+        c = client.application.test_client()
+        response = login(c, user_id)
+        assert response.headers["Location"].endswith("/dashboard/")
+        page = c.get("/dashboard/").get_data(as_text=True)
+        assert f"{role} " in page  # the display name the factory gave
+        assert 'class="lead"' in page
+
+
+def test_wrong_password_is_refused_with_a_message(app, client, make_user):
+    user_id = make_user()
+    response = post(client, "/login", {"username": username_of(app, user_id), "password": "wrong-password-1"},
+                    token_from="/login")
+    assert response.status_code == 200
+    assert "사용자 이름 또는 비밀번호가 올바르지 않습니다" in response.get_data(as_text=True)
+    assert client.get("/dashboard/").status_code == 302
+
+
+def test_unknown_user_gets_the_same_message(client):
+    response = post(client, "/login", {"username": "nobody-here", "password": "whatever-123"}, token_from="/login")
+    assert "사용자 이름 또는 비밀번호가 올바르지 않습니다" in response.get_data(as_text=True)
+
+
+def test_next_only_redirects_within_the_site(app, client, make_user):
+    user_id = make_user()
+    name = username_of(app, user_id)
+    for target, expected in [("/account/", "/account/"), ("https://evil.example/", "/dashboard/"),
+                             ("//evil.example/x", "/dashboard/"), ("/\\evil.example", "/dashboard/")]:
+        c = app.test_client()
+        response = post(c, "/login", {"username": name, "password": PASSWORD, "next": target}, token_from="/login")
+        assert response.headers["Location"] == expected
+
+
+def test_deactivated_user_cannot_sign_in(app, client, make_user):
+    user_id = make_user(active=False)
+    response = post(client, "/login", {"username": username_of(app, user_id), "password": PASSWORD},
+                    token_from="/login")
+    assert response.status_code == 200
+
+
+def _signed_in_clients(app, login, user_id, n=2):
+    clients = [app.test_client() for _ in range(n)]
+    for c in clients:
+        login(c, user_id)
+        assert c.get("/account/").status_code == 200
+    return clients
+
+
+def test_logout_ends_every_session_of_the_user(app, make_user, login):
+    user_id = make_user()
+    first, second = _signed_in_clients(app, login, user_id)
+    response = post(first, "/logout", token_from="/account/")
+    assert response.status_code == 302
+    assert first.get("/account/").status_code == 302
+    assert second.get("/account/").status_code == 302  # the other browser is signed out too
+
+
+def test_password_change_ends_other_sessions_but_keeps_this_one(app, make_user, login):
+    user_id = make_user()
+    first, second = _signed_in_clients(app, login, user_id)
+    new = "a-much-better-passphrase"
+    response = post(first, "/account/", {"current": PASSWORD, "new": new, "confirm": new}, token_from="/account/")
+    assert response.status_code == 302
+    assert first.get("/account/").status_code == 200
+    assert second.get("/account/").status_code == 302
+    with app.app_context():
+        assert accounts.check_password(db.session.get(User, user_id), new)
+
+
+@pytest.mark.parametrize("change", ["deactivate", "role"])
+def test_deactivation_and_role_change_end_sessions(app, make_user, login, change):
+    user_id = make_user(role="counselor")
+    (c,) = _signed_in_clients(app, login, user_id, 1)
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        if change == "deactivate":
+            user.active = False
+        else:
+            user.role = "teacher"
+        user.end_sessions()
+        db.session.commit()
+    assert c.get("/account/").status_code == 302
+
+
+@pytest.mark.parametrize("new,message", [
+    ("short1", "10자 이상"),
+    ("password123", "추측하기 쉽습니다"),
+])
+def test_weak_passwords_are_refused(app, make_user, login, new, message):
+    user_id = make_user()
+    (c,) = _signed_in_clients(app, login, user_id, 1)
+    response = post(c, "/account/", {"current": PASSWORD, "new": new, "confirm": new}, token_from="/account/")
+    assert response.status_code == 200
+    assert message in response.get_data(as_text=True)
+    with app.app_context():
+        assert accounts.check_password(db.session.get(User, user_id), PASSWORD)
+
+
+def test_password_containing_username_is_refused():
+    assert accounts.password_problem("hanbit-teacher1-long", "hanbit-teacher1") == "too_common"
+    assert accounts.password_problem("a-long-unusual-phrase", "someone") is None
+
+
+def test_passwords_are_argon2id(app, make_user):
+    user_id = make_user()
+    with app.app_context():
+        assert db.session.get(User, user_id).password_hash.startswith("$argon2id$")
+
+
+def test_idle_session_times_out(app, make_user, login, monkeypatch):
+    user_id = make_user(role="teacher")
+    (c,) = _signed_in_clients(app, login, user_id, 1)
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 31 * 60)
+    response = c.get("/account/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_student_idle_limit_is_longer(app, make_user, login, monkeypatch):
+    user_id = make_user(role="student")
+    (c,) = _signed_in_clients(app, login, user_id, 1)
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 45 * 60)
+    assert c.get("/account/").status_code == 200
+    monkeypatch.setattr(time, "time", lambda: real() + 45 * 60 + 61 * 60)
+    assert c.get("/account/").status_code == 302
+
+
+def test_absolute_session_limit(app, make_user, login, monkeypatch):
+    user_id = make_user(role="student")
+    (c,) = _signed_in_clients(app, login, user_id, 1)
+    real = time.time
+    for hours in range(1, 12):  # keep it active every 50 minutes for almost 12 hours
+        monkeypatch.setattr(time, "time", lambda h=hours: real() + h * 50 * 60)
+        assert c.get("/account/").status_code == 200
+    monkeypatch.setattr(time, "time", lambda: real() + 12 * 3600 + 60)
+    assert c.get("/account/").status_code == 302
+
+
+def test_flood_against_one_account_locks_that_account_only(app, make_user):
+    victim = username_of(app, make_user())
+    other = username_of(app, make_user())
+    attacker = app.test_client()
+    statuses = [post(attacker, "/login", {"username": victim, "password": f"guess-{i}-xxxx"},
+                     token_from="/login").status_code for i in range(12)]
+    assert statuses[:10] == [200] * 10 and statuses[10:] == [429, 429]
+    # The right password from the attacker's address is refused too while the account is locked ...
+    assert post(attacker, "/login", {"username": victim, "password": PASSWORD},
+                token_from="/login").status_code == 429
+    # ... but another account on the same address (a whole school shares one) still signs in.
+    assert post(attacker, "/login", {"username": other, "password": PASSWORD},
+                token_from="/login").status_code == 302
+
+
+def test_a_class_signing_in_together_is_not_limited(app, make_user):
+    ids = [make_user(role="student") for _ in range(40)]
+    for user_id in ids:
+        c = app.test_client()
+        assert post(c, "/login", {"username": username_of(app, user_id), "password": PASSWORD},
+                    token_from="/login").status_code == 302
+
+
+def test_per_address_limit_stops_a_spray(app):
+    app.config["RATELIMIT_LOGIN_PER_ADDRESS"] = "5 per 15 minutes"
+    c = app.test_client()
+    responses = [post(c, "/login", {"username": f"user{i}", "password": "wrong-guess-123"}, token_from="/login")
+                 for i in range(6)]
+    assert [r.status_code for r in responses] == [200] * 5 + [429]
+    assert "시도가 너무 많습니다" in responses[-1].get_data(as_text=True)

@@ -1,0 +1,170 @@
+"""The `portal` command, run the way an operator runs it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import Classroom, School, User
+from portal.services import accounts
+
+PORTAL = [sys.executable, "-c", "from portal.cli import main; main()"]
+
+
+def run_portal(args, instance: Path, database_url: str, input_text: str | None = None, env=None):
+    environment = {**os.environ, "PORTAL_INSTANCE_PATH": str(instance), "PORTAL_DATABASE_URL": database_url,
+                   **(env or {})}
+    return subprocess.run([*PORTAL, *args], input=input_text, capture_output=True, text=True, env=environment,
+                          timeout=120)
+
+
+def test_first_run_creates_a_private_instance_folder(tmp_path):
+    instance = tmp_path / "inst"
+    result = run_portal(["init"], instance, f"sqlite:///{tmp_path}/x.db")
+    assert result.returncode == 0, result.stderr
+    config = instance / "config.py"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    text = config.read_text()
+    assert "SECRET_KEY" in text and "DATA_KEYS" in text
+    before = text
+    run_portal(["init"], instance, f"sqlite:///{tmp_path}/x.db")
+    assert config.read_text() == before  # keys are never replaced
+
+
+def test_default_database_is_sqlite_in_the_instance_folder(tmp_path):
+    instance = tmp_path / "inst"
+    env = {k: v for k, v in os.environ.items() if k != "PORTAL_DATABASE_URL"}
+    result = subprocess.run([*PORTAL, "init"], capture_output=True, text=True, timeout=120,
+                            env={**env, "PORTAL_INSTANCE_PATH": str(instance)})
+    assert result.returncode == 0, result.stderr
+    assert (instance / "portal.db").exists()
+
+
+def test_create_school_and_user_with_password_from_stdin(app, database_url, tmp_path):
+    instance = tmp_path / "instance"
+    result = run_portal(["create-school", "--code", "Namsan", "--name-ko", "남산중학교", "--name-en", "Namsan Middle"],
+                        instance, database_url)
+    assert result.returncode == 0, result.stderr
+    result = run_portal(["create-user", "--role", "counselor", "--school", "namsan", "--lead", "namsan-c1"],
+                        instance, database_url, input_text="a-long-secret-phrase\n")
+    assert result.returncode == 0, result.stderr
+    assert "a-long-secret-phrase" not in result.stdout + result.stderr
+    with app.app_context():
+        user = accounts.find_user(db.session, "namsan-c1")
+        assert user.is_lead and user.school.code == "namsan"
+        assert accounts.check_password(user, "a-long-secret-phrase")
+    weak = run_portal(["create-user", "--role", "teacher", "--school", "namsan", "namsan-t1"], instance, database_url,
+                      input_text="123456\n")
+    assert weak.returncode != 0 and "too_short" in weak.stderr
+    unknown = run_portal(["create-user", "--role", "teacher", "--school", "nowhere", "x1"], instance, database_url,
+                         input_text="a-long-secret-phrase\n")
+    assert unknown.returncode != 0 and "No school" in unknown.stderr
+
+
+def test_demo_seed_twice_gives_the_same_data(app, database_url, tmp_path):
+    instance = tmp_path / "instance"
+    first = run_portal(["seed-demo"], instance, database_url)
+    assert first.returncode == 0, first.stderr
+    creds = instance / "demo-credentials.txt"
+    assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+    password = next(line.split(": ", 1)[1] for line in creds.read_text().splitlines() if line.startswith("password"))
+    assert password in first.stdout  # printed the first time
+
+    def snapshot():
+        with app.app_context():
+            columns = (User.username, User.role, User.school_id, User.is_lead, User.password_hash)
+            users = db.session.execute(select(*columns).order_by(User.username)).all()
+            classes = db.session.execute(select(Classroom.name, Classroom.school_id, Classroom.teacher_id)
+                                         .order_by(Classroom.id)).all()
+            return users, classes, db.session.scalar(select(func.count()).select_from(School))
+
+    before = snapshot()
+    second = run_portal(["seed-demo"], instance, database_url)
+    assert second.returncode == 0 and password not in second.stdout  # not printed again
+    assert snapshot() == before
+    users, classes, schools = before
+    names = {u.username for u in users}
+    assert schools == 2 and len(classes) == 4
+    for code in ("hanbit", "saesol"):
+        assert {f"{code}-admin", f"{code}-counselor1", f"{code}-counselor2", f"{code}-teacher1", f"{code}-teacher3",
+                f"{code}-student01"} <= names
+    assert "district-admin" in names
+    leads = [u.username for u in users if u.is_lead]
+    assert sorted(leads) == ["hanbit-counselor1", "saesol-counselor1"]
+    with app.app_context():
+        assert accounts.authenticate(db.session, "hanbit-teacher1", password)
+
+
+def test_demo_password_from_environment(app, database_url, tmp_path):
+    result = run_portal(["seed-demo"], tmp_path / "instance", database_url,
+                        env={"PORTAL_DEMO_PASSWORD": "env-demo-pass"})
+    assert result.returncode == 0 and "env-demo-pass" not in result.stdout
+    with app.app_context():
+        assert accounts.authenticate(db.session, "saesol-counselor2", "env-demo-pass")
+
+
+def test_demo_refuses_a_public_address(tmp_path):
+    result = run_portal(["serve", "--demo", "--host", "0.0.0.0"], tmp_path / "i", f"sqlite:///{tmp_path}/x.db")
+    assert result.returncode != 0 and "loopback" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.usefixtures("app")
+def test_serve_demo_answers_with_the_banner(tmp_path, database_url):
+    port = _free_port()
+    env = {**os.environ, "PORTAL_INSTANCE_PATH": str(tmp_path / "instance"), "PORTAL_DATABASE_URL": database_url}
+    proc = subprocess.Popen([*PORTAL, "serve", "--demo", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(200):
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the portal did not start")
+        assert "체험 모드" in body
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0]
+    assert f"http://127.0.0.1:{port}/" in out and "hanbit-counselor1" in out
+
+
+def test_audit_verify_command(app, database_url, tmp_path):
+    from portal.services import audit
+
+    with app.app_context():
+        for i in range(3):
+            audit.record(db.session, "test_event", target=f"t{i}")
+        db.session.commit()
+    ok = run_portal(["audit", "verify"], tmp_path / "instance", database_url)
+    assert ok.returncode == 0 and "3 rows" in ok.stdout
+    with app.app_context():
+        db.session.execute(db.text("UPDATE audit_events SET target = 'changed' WHERE id = 2"))
+        db.session.commit()
+    broken = run_portal(["audit", "verify"], tmp_path / "instance", database_url)
+    assert broken.returncode == 1 and "row 2" in broken.stderr
+
+
+def test_translate_commands(tmp_path, monkeypatch):
+    result = subprocess.run([*PORTAL, "translate", "--help"], capture_output=True, text=True,
+                            env={**os.environ, "PORTAL_INSTANCE_PATH": str(tmp_path)})
+    assert result.returncode == 0
+    for sub in ("extract", "update", "compile"):
+        assert sub in result.stdout

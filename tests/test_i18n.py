@@ -1,0 +1,79 @@
+"""Both languages: catalogs complete and current, locale order, pages in each language."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+from conftest import post
+
+from portal.cli import extract_messages
+from portal.config import PROJECT_ROOT
+
+TRANSLATIONS = PROJECT_ROOT / "translations"
+
+
+def _ids(catalog):
+    return {(m.id if isinstance(m.id, str) else m.id[0], m.context) for m in catalog if m.id}
+
+
+def test_messages_pot_is_current(tmp_path: Path):
+    fresh = tmp_path / "fresh.pot"
+    extract_messages(fresh)
+    with fresh.open("rb") as a, (TRANSLATIONS / "messages.pot").open("rb") as b:
+        assert _ids(read_po(a)) == _ids(read_po(b)), "run `portal translate update` and translate the new strings"
+
+
+def test_every_message_has_a_korean_and_english_translation():
+    with (TRANSLATIONS / "messages.pot").open("rb") as handle:
+        wanted = _ids(read_po(handle))
+    for lang in ("ko", "en"):
+        with (TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+            catalog = read_po(handle)
+        missing = [m.id for m in catalog
+                   if m.id and (not m.string or (isinstance(m.string, tuple) and not all(m.string)))]
+        fuzzy = [m.id for m in catalog if m.id and m.fuzzy]
+        assert not missing and not fuzzy, f"{lang}: untranslated {missing[:5]} fuzzy {fuzzy[:5]}"
+        assert wanted <= _ids(catalog), f"{lang} catalog lacks strings: run `portal translate update`"
+
+
+def test_compiled_catalogs_match_the_po_files():
+    for lang in ("ko", "en"):
+        po = TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po"
+        mo = po.with_suffix(".mo")
+        assert mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime - 1, "run `portal translate compile`"
+
+
+def test_korean_is_the_default(client):
+    page = client.get("/").get_data(as_text=True)
+    assert '<html lang="ko">' in page and "학교 딥페이크 대응 포털" in page
+
+
+def test_browser_language_is_used_when_nothing_was_chosen(client):
+    page = client.get("/", headers={"Accept-Language": "en-US,en;q=0.9"}).get_data(as_text=True)
+    assert '<html lang="en">' in page and "School Deepfake Response Portal" in page
+
+
+def test_session_choice_beats_the_browser(client):
+    post(client, "/language", {"lang": "en", "next": "/"})
+    assert '<html lang="en">' in client.get("/", headers={"Accept-Language": "ko"}).get_data(as_text=True)
+
+
+def test_saved_choice_beats_the_session(app, make_user, login):
+    client = app.test_client()
+    user_id = make_user(locale="en")
+    login(client, user_id)
+    post(client, "/language", {"lang": "en", "next": "/"})
+    assert '<html lang="en">' in client.get("/account/").get_data(as_text=True)
+    other = app.test_client()
+    post(other, "/language", {"lang": "ko", "next": "/"})
+    login(other, user_id)
+    assert '<html lang="en">' in other.get("/account/").get_data(as_text=True)
+
+
+def test_home_page_shows_the_help_lines_in_both_languages(client):
+    ko = client.get("/").get_data(as_text=True)
+    en = client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    for number in ("117", "112", "1366", "02-735-8994"):
+        assert number in ko and number in en
+    assert "디지털성범죄피해자지원센터" in ko and "Digital Sex Crime Victim Support Center" in en
