@@ -22,7 +22,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     _finalize_config(app)
 
-    from portal import errors, i18n, navigation, security
+    from portal import errors, i18n, labels, navigation, security
     from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
@@ -37,17 +37,23 @@ def create_app(test_config: dict | None = None) -> Flask:
     security.init_app(app, login_manager)
     errors.init_app(app)
     navigation.init_app(app)
+    labels.init_app(app)
 
-    from portal.services import content
+    from portal.services import content, duties
 
     content.init_app(app)
+    duties.init_app(app)
 
     from portal.account.routes import bp as account_bp
     from portal.auth.routes import bp as auth_bp
+    from portal.cases.routes import bp as cases_bp
+    from portal.classes.routes import bp as classes_bp
     from portal.dashboard.routes import bp as dashboard_bp
+    from portal.lessons.routes import bp as lessons_bp
     from portal.public.routes import bp as public_bp
+    from portal.reports.routes import bp as reports_bp
 
-    for blueprint in (public_bp, auth_bp, account_bp, dashboard_bp):
+    for blueprint in (public_bp, auth_bp, account_bp, dashboard_bp, reports_bp, cases_bp, lessons_bp, classes_bp):
         app.register_blueprint(blueprint)
 
     from portal import cli

@@ -176,6 +176,88 @@ def audit_verify_command():
     click.echo(f"Audit chain intact: {count} rows verified.")
 
 
+@click.group("keys")
+def keys_group():
+    """The data-encryption keys."""
+
+
+@keys_group.command("rotate")
+@with_appcontext
+def keys_rotate_command():
+    """Create a new data key and re-encrypt every stored value under it."""
+    from portal.services import audit, keys
+
+    app = current_app._get_current_object()
+    config_path = Path(app.instance_path) / "config.py"
+    if not config_path.exists():
+        raise click.ClickException("No instance/config.py: keys set in the environment must be rotated there.")
+    key_id, count = keys.rotate(app, db.session)
+    audit.record(db.session, "keys_rotated", target=key_id, address="cli")
+    # The new key is written before the commit: a crash in between leaves old ciphertext and both keys on disk.
+    keys.write_key_to_config(config_path, key_id, app.config["DATA_KEYS"][key_id])
+    db.session.commit()
+    left = keys.stale_values(db.session, key_id)
+    click.echo(f"New key {key_id}: {count} values re-encrypted; {left} values under older keys.")
+    if left:
+        sys.exit(1)
+
+
+@click.command("tick")
+@with_appcontext
+def tick_command():
+    """Run the periodic checks once (escalations, retention): for cron."""
+    from portal.services import background
+
+    results = background.run_checks(current_app._get_current_object())
+    for name, count in results.items():
+        click.echo(f"{name}: {count}")
+
+
+@click.group("content")
+def content_group():
+    """Lesson content: validate it and list it."""
+
+
+def _content_root(path: str | None) -> Path:
+    return Path(path) if path else Path(current_app.config["CONTENT_PATH"])
+
+
+@content_group.command("check")
+@click.option("--path", type=click.Path(file_okay=False), help="Content folder (default: CONTENT_PATH).")
+@with_appcontext
+def content_check_command(path):
+    """Validate every lesson; exit 1 listing each problem with its file."""
+    from portal.services.content import load_content
+
+    loaded = load_content(_content_root(path))
+    for problem in loaded.problems:
+        click.echo(str(problem), err=True)
+    if loaded.problems:
+        click.echo(f"{len(loaded.problems)} problem(s) found.", err=True)
+        sys.exit(1)
+    click.echo(f"Content OK: {len(loaded.library.lessons)} lessons in {len(loaded.library.bands)} bands.")
+
+
+@content_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.option("--path", type=click.Path(file_okay=False), help="Content folder (default: CONTENT_PATH).")
+@with_appcontext
+def content_list_command(as_json, path):
+    """List the valid lessons: slug, band, order and title in each language."""
+    import json
+
+    from portal.services.content import load_content
+
+    lessons = load_content(_content_root(path)).library.lessons
+    rows = [{"slug": lesson.slug, "band": lesson.band, "order": lesson.order,
+             "title": {lang: text.title for lang, text in lesson.texts.items()}} for lesson in lessons]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['band']}{row['order']}  {row['slug']}  {row['title']['ko']} / {row['title']['en']}")
+
+
 @click.group("translate")
 def translate_group():
     """Extract, update and compile the translation catalogs."""
@@ -191,9 +273,14 @@ TRANSLATIONS = PROJECT_ROOT / "translations"
 
 
 def extract_messages(output: Path) -> None:
-    """Write a .pot file with every translatable string in the portal package."""
-    _pybabel("extract", "-F", str(TRANSLATIONS / "babel.cfg"), "-k", "_l", "--no-wrap", "--sort-by-file",
-             "--project", "school-deepfake-portal", "--omit-header", "-o", str(output), str(PROJECT_ROOT / "portal"))
+    """Write a .pot file with every translatable string in the portal package (paths relative to the project)."""
+    here = os.getcwd()
+    os.chdir(PROJECT_ROOT)
+    try:
+        _pybabel("extract", "-F", "translations/babel.cfg", "-k", "_l", "--no-wrap", "--sort-by-file",
+                 "--project", "school-deepfake-portal", "--omit-header", "-o", str(output.resolve()), "portal")
+    finally:
+        os.chdir(here)
 
 
 @translate_group.command("extract")
@@ -209,7 +296,7 @@ def translate_update():
     for lang in ("ko", "en"):
         if not (TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po").exists():
             _pybabel("init", "--no-wrap", "-i", str(TRANSLATIONS / "messages.pot"), "-d", str(TRANSLATIONS), "-l", lang)
-    _pybabel("update", "--no-wrap", "--ignore-obsolete", "-i", str(TRANSLATIONS / "messages.pot"),
+    _pybabel("update", "--no-wrap", "--ignore-obsolete", "--no-fuzzy-matching", "-i", str(TRANSLATIONS / "messages.pot"),
              "-d", str(TRANSLATIONS))
     _fill_english()
 
@@ -238,5 +325,5 @@ def translate_compile():
 def init_app(app) -> None:
     """Register the portal's commands on the app's CLI group."""
     for command in (init_command, serve_command, seed_demo_command, create_school_command, create_user_command,
-                    audit_group, translate_group):
+                    audit_group, translate_group, keys_group, tick_command, content_group):
         app.cli.add_command(command)

@@ -6,8 +6,9 @@ from flask import has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-# GET views in these blueprints write audit rows, so their transactions take the write lock up front.
-READS_THAT_WRITE = frozenset({"cases", "reports"})
+# GET views in these blueprints write audit rows (cases, reports, the class CSV export) or lesson progress
+# ("started" on first view), so their transactions take the write lock up front.
+READS_THAT_WRITE = frozenset({"cases", "reports", "lessons", "classes"})
 
 
 def _wants_write_lock() -> bool:

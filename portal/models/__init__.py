@@ -6,3 +6,22 @@ from portal.models.audit import AuditEvent, AuditHead
 __all__ = [
     "ROLES", "STAFF_ROLES", "AuditEvent", "AuditHead", "Classroom", "Role", "School", "User", "classroom_students",
 ]
+
+from portal.models.cases import (  # noqa: E402
+    Case,
+    CaseAssignee,
+    CaseCounter,
+    CaseExclusion,
+    CaseStatus,
+    DutyItem,
+    Notification,
+    ResponseEntry,
+)
+
+__all__ += [
+    "Case", "CaseAssignee", "CaseCounter", "CaseExclusion", "CaseStatus", "DutyItem", "Notification", "ResponseEntry",
+]
+
+from portal.models.lessons import Assignment, LessonProgress  # noqa: E402
+
+__all__ += ["Assignment", "LessonProgress"]

@@ -1,0 +1,1 @@
+"""The counselor's case work."""

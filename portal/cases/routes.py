@@ -1,0 +1,248 @@
+"""Inbox, case file, actions, printable report and access log. Outsiders get 404 for every URL."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+
+from portal.cases.forms import AssignForm, CloseForm, EntryForm
+from portal.extensions import client_address, db
+from portal.forms import EmptyForm
+from portal.labels import CATEGORY_LABELS, ENTRY_LABELS
+from portal.models import AuditEvent, Notification, Role, User
+from portal.models.base import utcnow
+from portal.security import guard_blueprint
+from portal.services import audit, cases, duties
+
+bp = Blueprint("cases", __name__, url_prefix="/cases")
+guard_blueprint(bp)  # signed-in users only; below, everyone but counselors and school admins is turned away
+
+
+@bp.before_request
+def _case_roles_only():
+    """Other roles get 404 everywhere here; an attempt on a case URL is audited like any denied access."""
+    if current_user.role in (Role.COUNSELOR, Role.SCHOOL_ADMIN):
+        return None
+    public_id = (request.view_args or {}).get("public_id")
+    if public_id:
+        try:
+            cases.load_case(db.session, current_user, public_id, "case_denied", client_address(),
+                            check=lambda _user, _case: False)
+        except cases.CaseNotFound:
+            pass
+    abort(404)
+
+CASE_ERRORS = {
+    "not_new": _l("This case was already acknowledged."),
+    "bad_transition": _l("That status change is not possible now."),
+    "already_closed": _l("This case is already closed."),
+    "acknowledge_first": _l("Acknowledge the case before closing it."),
+    "bad_outcome": _l("Choose an outcome."),
+    "not_closed": _l("Only a closed case can be reopened."),
+    "bad_kind": _l("Choose what was done."),
+    "closed": _l("The case is closed. Reopen it to add to the log."),
+    "in_future": _l("The time cannot be in the future."),
+    "agency_required": _l("Enter the police agency the report was made to."),
+    "takedown_fields": _l("Enter the link and the status of the takedown request."),
+    "text_required": _l("Write what was done."),
+    "bad_correction": _l("Choose an entry of this case to correct."),
+    "bad_assignee": _l("Choose a counselor of this school."),
+    "excluded": _l("That person was excluded from this case by the reporter."),
+}
+
+
+def _case(public_id: str, action: str = "case_viewed", check=cases.may_view):
+    try:
+        return cases.load_case(db.session, current_user, public_id, action, client_address(), check)
+    except cases.CaseNotFound:
+        abort(404)
+
+
+def _error(error: cases.CaseError) -> None:
+    flash(str(CASE_ERRORS.get(error.code, _("That could not be done."))), "error")
+
+
+def _local_to_utc(value):
+    return value.replace(tzinfo=ZoneInfo(current_user.school.timezone)).astimezone(UTC)
+
+
+@bp.route("/")
+def inbox():
+    """The cases this user may see, urgent and overdue first."""
+    status = request.args.get("status") or "open"
+    category = request.args.get("category") if request.args.get("category") in CATEGORY_LABELS else None
+    mine = request.args.get("mine") == "1"
+    now = utcnow()
+    found = cases.inbox(db.session, current_user, status=status if status != "all" else None, category=category,
+                        mine=mine, now=now)
+    notices = db.session.scalars(select(Notification).where(Notification.user_id == current_user.id,
+                                                            Notification.read_at.is_(None))
+                                 .order_by(Notification.created_at.desc()).limit(20)).all()
+    return render_template("cases/inbox.html", cases=found, now=now, status=status, category=category, mine=mine,
+                           notices=notices, overdue=cases.overdue_duties, ack_deadline=cases.ack_deadline,
+                           categories=CATEGORY_LABELS, no_counselor=_school_without_counselor())
+
+
+def _school_without_counselor() -> bool:
+    return current_user.role == Role.SCHOOL_ADMIN and db.session.scalar(
+        select(User.id).where(User.school_id == current_user.school_id, User.role == Role.COUNSELOR,
+                              User.active.is_(True)).limit(1)) is None
+
+
+def _file_context(case, entry_form=None, close_form=None, assign_form=None):
+    entry_form = entry_form or EntryForm(happened_at=None)
+    entry_form.corrects.choices = [("", "—")] + [(str(e.id), f"#{e.id} {ENTRY_LABELS.get(e.kind, e.kind)}")
+                                                 for e in case.entries]
+    assign_form = assign_form or AssignForm()
+    assigned = {a.user_id for a in case.assignees}
+    excluded = {x.user_id for x in case.exclusions}
+    counselors = db.session.scalars(select(User).where(User.school_id == case.school_id, User.role == Role.COUNSELOR,
+                                                       User.active.is_(True))).all()
+    assign_form.counselor.choices = [(u.id, u.display_name) for u in counselors
+                                     if u.id not in assigned and u.id not in excluded]
+    now = utcnow()
+    rules = {r.id: r for r in duties.rules(case.school.jurisdiction)}
+    return dict(case=case, entry_form=entry_form, close_form=close_form or CloseForm(), assign_form=assign_form,
+                action_form=EmptyForm(), rules=rules, now=now, overdue=cases.overdue_duties(case, now),
+                ack_deadline=cases.ack_deadline(case), may_see_access=cases.may_see_access_log(current_user, case))
+
+
+@bp.route("/<public_id>")
+def file(public_id: str):
+    """The case file: content note, report, duties, response log, assignees."""
+    case = _case(public_id)
+    db.session.execute(Notification.__table__.update().where(Notification.user_id == current_user.id,
+                                                             Notification.case_id == case.id,
+                                                             Notification.read_at.is_(None)).values(read_at=utcnow()))
+    db.session.commit()
+    return render_template("cases/file.html", **_file_context(case))
+
+
+def _action(public_id: str, action: str, run):
+    case = _case(public_id, "case_viewed")
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        run(case)
+    except cases.CaseError as error:
+        db.session.rollback()
+        _error(error)
+    else:
+        db.session.commit()
+        flash(_("Saved."), "success")
+    return redirect(url_for("cases.file", public_id=public_id))
+
+
+@bp.route("/<public_id>/acknowledge", methods=["POST"])
+def acknowledge(public_id: str):
+    """Acknowledge a new case."""
+    return _action(public_id, "ack", lambda c: cases.acknowledge(db.session, current_user, c, client_address()))
+
+
+@bp.route("/<public_id>/start", methods=["POST"])
+def start(public_id: str):
+    """Mark the case as in progress."""
+    return _action(public_id, "start", lambda c: cases.start_work(db.session, current_user, c, client_address()))
+
+
+@bp.route("/<public_id>/reopen", methods=["POST"])
+def reopen(public_id: str):
+    """Reopen a closed case."""
+    return _action(public_id, "reopen", lambda c: cases.reopen(db.session, current_user, c, client_address()))
+
+
+@bp.route("/<public_id>/entries", methods=["POST"])
+def add_entry(public_id: str):
+    """Append to the response log; bad input keeps what was typed."""
+    case = _case(public_id)
+    form = EntryForm()
+    context = _file_context(case, entry_form=form)
+    if form.validate_on_submit():
+        try:
+            cases.add_entry(
+                db.session, current_user, case, form.kind.data, _local_to_utc(form.happened_at.data), form.text.data,
+                agency=form.agency.data or None, report_number=form.report_number.data or None,
+                link=form.link.data or None, platform=form.platform.data or None,
+                takedown_status=form.takedown_status.data or None,
+                corrects_id=int(form.corrects.data) if form.corrects.data else None, address=client_address())
+        except cases.CaseError as error:
+            db.session.rollback()
+            form.kind.errors = [*form.kind.errors, str(CASE_ERRORS[error.code])]
+            case = _case(public_id)
+            return render_template("cases/file.html", **_file_context(case, entry_form=form)), 422
+        db.session.commit()
+        flash(_("Added to the log."), "success")
+        return redirect(url_for("cases.file", public_id=public_id) + "#log")
+    db.session.commit()
+    return render_template("cases/file.html", **context), 422
+
+
+@bp.route("/<public_id>/assign", methods=["POST"])
+def assign(public_id: str):
+    """Add a counselor or hand the case over."""
+    case = _case(public_id)
+    form = AssignForm()
+    _file_context(case, assign_form=form)
+    if form.validate_on_submit():
+        other = db.session.get(User, form.counselor.data)
+        try:
+            cases.add_assignee(db.session, current_user, case, other, transfer=form.transfer.data,
+                               address=client_address())
+        except cases.CaseError as error:
+            db.session.rollback()
+            _error(error)
+            return redirect(url_for("cases.file", public_id=public_id))
+        db.session.commit()
+        flash(_("The counselor was added to the case."), "success")
+        if form.transfer.data and not cases.may_view(current_user, case):
+            return redirect(url_for("cases.inbox"))
+    else:
+        db.session.commit()
+        flash(_("Choose a counselor of this school."), "error")
+    return redirect(url_for("cases.file", public_id=public_id))
+
+
+@bp.route("/<public_id>/close", methods=["POST"])
+def close(public_id: str):
+    """Close the case with an outcome."""
+    case = _case(public_id)
+    form = CloseForm()
+    if form.validate_on_submit():
+        try:
+            cases.close(db.session, current_user, case, form.outcome.data, client_address())
+        except cases.CaseError as error:
+            db.session.rollback()
+            _error(error)
+        else:
+            db.session.commit()
+            flash(_("The case was closed."), "success")
+    else:
+        db.session.commit()
+    return redirect(url_for("cases.file", public_id=public_id))
+
+
+@bp.route("/<public_id>/print")
+def print_report(public_id: str):
+    """A printable case report with the full chronology, ending with the audit hash."""
+    case = _case(public_id, "case_exported")
+    db.session.flush()
+    digest = audit.case_hash(db.session, case.id)
+    db.session.commit()
+    return render_template("cases/print.html", case=case, digest=digest, printed_at=utcnow(),
+                           rules={r.id: r for r in duties.rules(case.school.jurisdiction)})
+
+
+@bp.route("/<public_id>/access")
+def access_log(public_id: str):
+    """Who opened or changed the case and when (no content): for the lead and the school admin."""
+    case = _case(public_id, "access_log_viewed", check=cases.may_see_access_log)
+    rows = db.session.execute(select(AuditEvent, User).outerjoin(User, User.id == AuditEvent.actor_id)
+                              .where(AuditEvent.case_id == case.id).order_by(AuditEvent.id)).all()
+    db.session.commit()
+    return render_template("cases/access.html", case=case, rows=rows)

@@ -1,0 +1,1 @@
+"""Classes for teachers and school admins: rosters, assigned lessons, completion and staff training."""

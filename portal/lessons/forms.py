@@ -1,0 +1,54 @@
+"""Lesson forms: the scenario choice and the quiz, built from the lesson's content."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import RadioField, SubmitField
+from wtforms.validators import InputRequired
+
+from portal.services.content import LessonText
+
+
+class ScenarioForm(FlaskForm):
+    """Pick one response to the scenario."""
+
+    choice = RadioField(coerce=int, validators=[InputRequired(_l("Choose what you would do."))])
+    submit = SubmitField(_l("See what happens"))
+
+
+def scenario_form(text: LessonText) -> ScenarioForm:
+    """The scenario form with this lesson's question and choices."""
+    form = ScenarioForm()
+    form.choice.label.text = text.scenario.question
+    form.choice.choices = [(i, choice.text) for i, choice in enumerate(text.scenario.choices)]
+    return form
+
+
+class QuizForm(FlaskForm):
+    """The quiz; one radio group per question is added by quiz_form()."""
+
+    submit = SubmitField(_l("Check my answers"))
+
+    def question_fields(self) -> list:
+        """The question fields in order."""
+        return [field for name, field in self._fields.items() if name.startswith("q")]
+
+    def answers(self) -> list[int]:
+        """The chosen answer index of every question."""
+        return [field.data for field in self.question_fields()]
+
+
+def quiz_form(text: LessonText) -> QuizForm:
+    """A quiz form with one required radio group per question of this lesson."""
+
+    class LessonQuizForm(QuizForm):
+        pass
+
+    for number, question in enumerate(text.quiz, start=1):
+        setattr(LessonQuizForm, f"q{number}", RadioField(
+            f"{number}. {question.question}", coerce=int,
+            choices=[(i, choice.text) for i, choice in enumerate(question.choices)],
+            validators=[InputRequired(_l("Choose an answer to this question."))],
+        ))
+    return LessonQuizForm()

@@ -1,0 +1,183 @@
+"""Lesson pages: the bands, a lesson step by step, its scenario and quiz, print view, and the signed-in views."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, abort, current_app, make_response, render_template, request, session
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+
+from portal.extensions import db, limiter
+from portal.i18n import locale_code
+from portal.lessons.forms import quiz_form, scenario_form
+from portal.models import STAFF_ROLES, Role
+from portal.security import roles_required
+from portal.services import lessons as service
+from portal.services.content import BANDS, Lesson, lesson_library
+
+bp = Blueprint("lessons", __name__, url_prefix="/lessons")
+# Lesson pages are public, read-only for visitors and cheap to serve, and a whole school reaches them from one
+# NAT address: the per-address default limit would cut off a district's lesson period (DESIGN principle 8).
+limiter.exempt(bp)
+
+ETAG_PERIOD_SECONDS = 3600  # a revalidated copy is at most this old; its CSRF token lasts 4 hours
+
+
+@bp.record_once
+def _fingerprint(state) -> None:
+    state.app.extensions["portal.lessons.fingerprint"] = service.page_fingerprint(state.app)
+
+
+@bp.app_context_processor
+def _lesson_helpers():
+    return {"band_name": service.band_name, "band_audience": service.band_audience,
+            "status_label": service.status_label}
+
+
+def _lesson_or_404(slug: str) -> Lesson:
+    try:
+        return service.find_lesson(slug)
+    except service.LessonNotFound:
+        abort(404)
+
+
+def _started(lesson: Lesson):
+    """Record a signed-in user's first view of a lesson; visitors without an account keep no record."""
+    if current_user.is_authenticated:
+        return service.record_view(db.session, current_user, lesson.slug)
+    return None
+
+
+def _anonymous_etag(*parts: object) -> str | None:
+    """The ETag of an anonymous page, or None when the page must not be cached (signed in, a pending message)."""
+    if current_user.is_authenticated or session.get("_flashes"):
+        return None
+    generate_csrf()  # the page's language form needs a token: make sure the session has its secret first
+    secret = session.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), "")
+    period = int(time.time()) // ETAG_PERIOD_SECONDS
+    return service.page_etag(current_app.extensions["portal.lessons.fingerprint"],
+                             (request.endpoint, *parts, locale_code()), secret, period)
+
+
+def _conditional(render, *parts: object) -> Response:
+    """Answer 304 when an anonymous visitor already holds this page; otherwise render it with its ETag."""
+    etag = _anonymous_etag(*parts)
+    if etag and request.if_none_match.contains(etag):
+        response = Response(status=304)
+    else:
+        response = make_response(render())
+    if etag:
+        response.set_etag(etag)
+        # private: the page holds this session's CSRF token; no-cache: revalidate every time, answered by a 304.
+        response.headers["Cache-Control"] = "private, no-cache"
+        response.vary.update(("Cookie", "Accept-Language"))
+    return response
+
+
+@bp.route("")
+def index():
+    """The bands, each with its lessons."""
+    library = lesson_library()
+    bands = [(band, library.band(band)) for band in BANDS if library.band(band)]
+    if current_user.is_authenticated:
+        progress = service.progress_by_slug(db.session, current_user)
+        return render_template("lessons/index.html", bands=bands, progress=progress)
+    return _conditional(lambda: render_template("lessons/index.html", bands=bands, progress=None))
+
+
+@bp.route("/mine")
+@roles_required(Role.STUDENT)
+def my_lessons():
+    """The lessons assigned to the student's classes, with due dates and status, and certificates earned."""
+    assignments = service.student_assignments(db.session, current_user)
+    return render_template("lessons/mine.html", assignments=assignments,
+                           certificates=service.completed_bands(db.session, current_user))
+
+
+@bp.route("/staff-training")
+@roles_required(*STAFF_ROLES)
+def staff_training():
+    """Band D for staff, with this user's own completion."""
+    lessons = lesson_library().band(service.STAFF_TRAINING_BAND)
+    progress = service.progress_by_slug(db.session, current_user)
+    done = sum(1 for lesson in lessons if service.status_of(progress.get(lesson.slug)) == service.DONE)
+    return render_template("lessons/staff_training.html", lessons=lessons, progress=progress, done=done)
+
+
+@bp.route("/certificate/<band>")
+@roles_required(Role.STUDENT)
+def certificate(band: str):
+    """A printable certificate for a band the signed-in student has completed; 404 otherwise."""
+    if band not in BANDS:
+        abort(404)
+    completion = service.band_completion(db.session, current_user, band)
+    if not completion.complete:
+        abort(404)
+    return render_template("lessons/certificate.html", completion=completion)
+
+
+@bp.route("/<slug>")
+def overview(slug: str):
+    """A lesson's content note, objectives, warm-up and the way in."""
+    lesson = _lesson_or_404(slug)
+    text = lesson.text(locale_code())
+    progress = _started(lesson)
+    return _conditional(lambda: render_template("lessons/overview.html", lesson=lesson, text=text,
+                                                progress=progress), lesson.slug)
+
+
+@bp.route("/<slug>/step/<int:number>")
+def step(slug: str, number: int):
+    """One section of the lesson, with the progress bar."""
+    lesson = _lesson_or_404(slug)
+    text = lesson.text(locale_code())
+    if not 1 <= number <= len(text.steps):
+        abort(404)
+    _started(lesson)
+    return _conditional(lambda: render_template("lessons/step.html", lesson=lesson, text=text, number=number,
+                                                step=text.steps[number - 1]), lesson.slug, number)
+
+
+@bp.route("/<slug>/scenario", methods=["GET", "POST"])
+def scenario(slug: str):
+    """The scenario as a form; after a choice, the feedback for it."""
+    lesson = _lesson_or_404(slug)
+    text = lesson.text(locale_code())
+    _started(lesson)
+    form = scenario_form(text)
+    chosen = None
+    if form.validate_on_submit():
+        chosen = form.choice.data
+        if current_user.is_authenticated:
+            service.record_scenario(db.session, current_user, lesson.slug, chosen)
+    return render_template("lessons/scenario.html", lesson=lesson, text=text, form=form, chosen=chosen,
+                           choice=text.scenario.choices[chosen] if chosen is not None else None)
+
+
+@bp.route("/<slug>/quiz", methods=["GET", "POST"])
+def quiz(slug: str):
+    """The quiz as a form; after sending, the score and the explanation of every choice."""
+    lesson = _lesson_or_404(slug)
+    text = lesson.text(locale_code())
+    _started(lesson)
+    form = quiz_form(text)
+    if form.validate_on_submit():
+        result = service.score_quiz(text, form.answers())
+        progress = None
+        if current_user.is_authenticated:
+            progress = service.record_quiz(db.session, current_user, lesson.slug, result)
+        return render_template("lessons/result.html", lesson=lesson, text=text, result=result, progress=progress,
+                               next_lesson=service.next_lesson(lesson))
+    return render_template("lessons/quiz.html", lesson=lesson, text=text, form=form)
+
+
+@bp.route("/<slug>/print")
+def print_view(slug: str):
+    """The whole lesson on paper, with the family tip sheet, and teacher notes for staff."""
+    lesson = _lesson_or_404(slug)
+    text = lesson.text(locale_code())
+    for_staff = current_user.is_authenticated and current_user.role in STAFF_ROLES
+    return _conditional(lambda: render_template("lessons/print.html", lesson=lesson, text=text, for_staff=for_staff),
+                        lesson.slug)
+

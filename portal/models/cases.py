@@ -1,0 +1,184 @@
+"""Cases, their response log, legal-duty checklist, assignees and notifications."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models.accounts import School, User
+from portal.models.base import UTCDateTime, utcnow
+from portal.services.crypto import EncryptedText
+
+
+class CaseStatus(enum.StrEnum):
+    """Where a case stands."""
+
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    CLOSED = "closed"
+
+
+CATEGORIES = ("creation", "distribution", "threat", "collecting", "other")
+PLATFORMS = ("telegram", "kakaotalk", "instagram", "discord", "x", "other")
+VICTIM_KINDS = ("student", "staff", "unknown")
+YES_NO_UNKNOWN = ("yes", "no", "unknown")
+ENTRY_KINDS = (
+    "note", "victim_contact", "guardian_contact", "police_report", "dsc_referral", "takedown",
+    "school_violence_procedure", "safety_measure", "counselling", "follow_up", "outcome",
+)
+TAKEDOWN_STATUSES = ("requested", "removed", "reappeared")
+OUTCOMES = ("resolved", "referred_to_police", "school_violence_committee", "no_further_action", "transferred")
+
+
+def new_public_id() -> str:
+    """An opaque, unguessable id for URLs."""
+    return secrets.token_urlsafe(16)
+
+
+class Case(db.Model):
+    """One incident report or student request and everything the school did about it."""
+
+    __tablename__ = "cases"
+    __table_args__ = (UniqueConstraint("school_id", "reference"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
+    reference: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(20), default="incident")  # incident | student_request
+    categories: Mapped[str] = mapped_column(String(120), default="")  # comma-separated CATEGORIES
+    platforms: Mapped[str] = mapped_column(String(120), default="")  # comma-separated PLATFORMS
+    victim_kind: Mapped[str] = mapped_column(String(16), default="unknown")
+    victim_count: Mapped[int | None] = mapped_column(Integer)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    victim_knows: Mapped[str] = mapped_column(String(8), default="unknown")
+    guardians_told: Mapped[str] = mapped_column(String(8), default="unknown")
+    police_told: Mapped[bool] = mapped_column(Boolean, default=False)
+    police_told_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Encrypted: anything that names a person or describes what happened.
+    victim_names: Mapped[str | None] = mapped_column(EncryptedText)
+    suspects: Mapped[str | None] = mapped_column(EncryptedText)
+    links: Mapped[str | None] = mapped_column(EncryptedText)
+    how_learned: Mapped[str | None] = mapped_column(EncryptedText)
+    police_report_number: Mapped[str | None] = mapped_column(EncryptedText)
+    description: Mapped[str | None] = mapped_column(EncryptedText)
+    status: Mapped[str] = mapped_column(String(16), default=CaseStatus.NEW)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    submission_token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ack_escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    school: Mapped[School] = relationship()
+    reporter: Mapped[User | None] = relationship(foreign_keys=[reporter_id])
+    assignees: Mapped[list[CaseAssignee]] = relationship(back_populates="case", cascade="all, delete-orphan")
+    exclusions: Mapped[list[CaseExclusion]] = relationship(cascade="all, delete-orphan")
+    entries: Mapped[list[ResponseEntry]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", order_by="ResponseEntry.id")
+    duties: Mapped[list[DutyItem]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", order_by="DutyItem.id")
+
+    @property
+    def category_list(self) -> list[str]:
+        return [c for c in self.categories.split(",") if c]
+
+    @property
+    def platform_list(self) -> list[str]:
+        return [p for p in self.platforms.split(",") if p]
+
+
+class CaseCounter(db.Model):
+    """The last reference number given out per school and year; its row lock keeps numbers unique."""
+
+    __tablename__ = "case_counters"
+
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CaseAssignee(db.Model):
+    """A counselor (or, without counselors, a school admin) who handles a case."""
+
+    __tablename__ = "case_assignees"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="assignees")
+    user: Mapped[User] = relationship()
+
+
+class CaseExclusion(db.Model):
+    """Staff the reporter named as having a conflict of interest: they never see the case."""
+
+    __tablename__ = "case_exclusions"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+
+
+class ResponseEntry(db.Model):
+    """One thing the school did, appended to the case's chronology; never edited or deleted."""
+
+    __tablename__ = "response_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(32))
+    happened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    logged_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    text: Mapped[str | None] = mapped_column(EncryptedText)
+    agency: Mapped[str | None] = mapped_column(EncryptedText)
+    report_number: Mapped[str | None] = mapped_column(EncryptedText)
+    link: Mapped[str | None] = mapped_column(EncryptedText)
+    platform: Mapped[str | None] = mapped_column(String(16))
+    takedown_status: Mapped[str | None] = mapped_column(String(16))
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("response_entries.id"))
+
+    case: Mapped[Case] = relationship(back_populates="entries")
+    author: Mapped[User | None] = relationship()
+
+
+class DutyItem(db.Model):
+    """A legal or procedural duty on a case, with its deadline, done when a matching log entry exists."""
+
+    __tablename__ = "duty_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    duty_id: Mapped[str] = mapped_column(String(40))
+    satisfied_by: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_entry_id: Mapped[int | None] = mapped_column(ForeignKey("response_entries.id"))
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    case: Mapped[Case] = relationship(back_populates="duties")
+
+
+class Notification(db.Model):
+    """An in-portal notice about a case: a kind and the case, never its content."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    case: Mapped[Case | None] = relationship()

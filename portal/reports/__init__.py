@@ -1,0 +1,1 @@
+"""Confidential incident reports by staff and help requests by students."""

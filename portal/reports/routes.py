@@ -1,0 +1,137 @@
+"""New incident report → guidance → form → review → receipt; "my reports"; a student's request for help."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from portal.extensions import client_address, db
+from portal.models import Case, Role, User
+from portal.reports.forms import CATEGORY_LABELS, PLATFORM_LABELS, VICTIM_LABELS, YNU_LABELS, HelpRequestForm, ReportForm
+from portal.security import guard_blueprint, roles_required
+from portal.services import audit, cases
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+guard_blueprint(bp)
+REPORTERS = (Role.TEACHER, Role.COUNSELOR, Role.SCHOOL_ADMIN)
+
+
+@bp.before_request
+def _no_uploads():
+    """The portal never accepts files: possessing such images is itself a crime."""
+    if request.files:
+        abort(400)
+
+
+def _to_utc(value):
+    if value is None:
+        return None
+    return value.replace(tzinfo=ZoneInfo(current_user.school.timezone)).astimezone(UTC)
+
+
+def _staff_choices() -> list[tuple[int, str]]:
+    staff = db.session.scalars(select(User).where(
+        User.school_id == current_user.school_id, User.id != current_user.id, User.active.is_(True),
+        User.role.in_([Role.COUNSELOR, Role.SCHOOL_ADMIN, Role.TEACHER])).order_by(User.role, User.display_name))
+    from portal.navigation import role_name
+
+    return [(u.id, f"{u.display_name} ({role_name(u.role)})") for u in staff]
+
+
+def _report_data(form: ReportForm) -> cases.ReportData:
+    return cases.ReportData(
+        categories=form.categories.data, victim_kind=form.victim_kind.data, victim_count=form.victim_count.data,
+        victim_names=form.victim_names.data, suspects=form.suspects.data, platforms=form.platforms.data or [],
+        links=form.links.data, first_seen=_to_utc(form.first_seen.data), how_learned=form.how_learned.data,
+        urgent=form.urgent.data == "yes", victim_knows=form.victim_knows.data or "unknown",
+        guardians_told=form.guardians_told.data or "unknown", police_told=form.police_told.data == "yes",
+        police_told_at=_to_utc(form.police_told_at.data), police_report_number=form.police_report_number.data,
+        description=form.description.data, excluded_ids=form.excluded.data or [],
+    )
+
+
+@bp.route("/new")
+@roles_required(*REPORTERS)
+def new():
+    """Guidance before the form: no images, the duty to report, who will see the report."""
+    return render_template("reports/new.html")
+
+
+@bp.route("/new/form", methods=["GET", "POST"])
+@roles_required(*REPORTERS)
+def form():
+    """The form, its review step and the submission, without keeping anything outside the page."""
+    form = ReportForm()
+    form.excluded.choices = _staff_choices()
+    if request.method == "GET":
+        form.submission_token.data = secrets.token_urlsafe(24)
+        return render_template("reports/form.html", form=form)
+    action = request.form.get("action")
+    if action == "edit" or not form.validate_on_submit():
+        return render_template("reports/form.html", form=form), 200 if action == "edit" else 422
+    if action != "submit":
+        return render_template("reports/review.html", form=form, labels=_labels())
+    token = form.submission_token.data or ""
+    if len(token) < 16:
+        abort(400)
+    case, created = cases.submit_report(db.session, current_user, _report_data(form), token, client_address())
+    db.session.commit()
+    if not created:
+        flash(_("This report was already sent. Here is its receipt."), "info")
+    return redirect(url_for("reports.receipt", public_id=case.public_id))
+
+
+def _labels() -> dict:
+    return {"categories": CATEGORY_LABELS, "platforms": PLATFORM_LABELS, "victims": VICTIM_LABELS, "ynu": YNU_LABELS}
+
+
+def _own_case(public_id: str) -> Case:
+    case = db.session.scalar(select(Case).where(Case.public_id == public_id))
+    if case is None or case.reporter_id != current_user.id:
+        audit.record(db.session, "case_denied", actor=current_user, case_id=case.id if case else None,
+                     address=client_address())
+        db.session.commit()
+        abort(404)
+    return case
+
+
+@bp.route("/<public_id>/receipt")
+def receipt(public_id: str):
+    """The receipt: reference, what happens next, the duty to report, help lines."""
+    case = _own_case(public_id)
+    audit.record(db.session, "receipt_viewed", actor=current_user, case_id=case.id, address=client_address())
+    db.session.commit()
+    return render_template("reports/receipt.html", case=case)
+
+
+@bp.route("/mine")
+def mine():
+    """The user's own reports or requests, with status only."""
+    own = db.session.scalars(select(Case).where(Case.reporter_id == current_user.id)
+                             .order_by(Case.created_at.desc())).all()
+    return render_template("reports/mine.html", cases=own)
+
+
+@bp.route("/help", methods=["GET", "POST"])
+@roles_required(Role.STUDENT)
+def help_request():
+    """A student asks the school's counselors for help; it opens a confidential case."""
+    form = HelpRequestForm()
+    if request.method == "GET":
+        form.submission_token.data = secrets.token_urlsafe(24)
+    if form.validate_on_submit():
+        data = cases.ReportData(categories=["other"], victim_kind="student", description=form.message.data,
+                                urgent=form.urgent.data == "yes", kind="student_request")
+        case, _created = cases.submit_report(db.session, current_user, data, form.submission_token.data or
+                                             secrets.token_urlsafe(24), client_address())
+        db.session.commit()
+        flash(_("Your message was sent to your school's counselors. Reference: %(ref)s", ref=case.reference),
+              "success")
+        return redirect(url_for("reports.mine"))
+    return render_template("reports/help.html", form=form), 200 if request.method == "GET" else 422

@@ -1,0 +1,361 @@
+"""Incident reports and the case work that follows: routing, access, the response log, duties, escalation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import Flask
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal.models import (
+    Case,
+    CaseAssignee,
+    CaseCounter,
+    CaseExclusion,
+    CaseStatus,
+    DutyItem,
+    ResponseEntry,
+    Role,
+    School,
+    User,
+)
+from portal.models.base import utcnow
+from portal.models.cases import ENTRY_KINDS, OUTCOMES, TAKEDOWN_STATUSES
+from portal.services import audit, duties, notify
+from portal.services.background import CHECKS
+from portal.services.schools import lead_counselor
+
+
+class CaseError(Exception):
+    """A case action that cannot be carried out; `code` names the reason for a translated message."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+class CaseNotFound(Exception):
+    """The case does not exist or this user may not know it exists."""
+
+
+@dataclass
+class ReportData:
+    """What a reporter typed, already validated by the form."""
+
+    categories: list[str]
+    victim_kind: str
+    victim_count: int | None = None
+    victim_names: str | None = None
+    suspects: str | None = None
+    platforms: list[str] = field(default_factory=list)
+    links: str | None = None
+    first_seen: datetime | None = None
+    how_learned: str | None = None
+    urgent: bool = False
+    victim_knows: str = "unknown"
+    guardians_told: str = "unknown"
+    police_told: bool = False
+    police_told_at: datetime | None = None
+    police_report_number: str | None = None
+    description: str | None = None
+    excluded_ids: list[int] = field(default_factory=list)
+    kind: str = "incident"
+
+
+# --- who may see a case -------------------------------------------------------------------------------
+
+
+def may_view(user: User, case: Case) -> bool:
+    """Need to know: the case's assignees and the school's lead counselor, never anyone excluded."""
+    if not user.is_authenticated or user.school_id != case.school_id or not user.active:
+        return False
+    if any(ex.user_id == user.id for ex in case.exclusions):
+        return False
+    if any(a.user_id == user.id for a in case.assignees):
+        return True
+    return user.role == Role.COUNSELOR and user.is_lead
+
+
+def may_see_access_log(user: User, case: Case) -> bool:
+    """The lead and the school admin may see who viewed a case (not its content)."""
+    if user.school_id != case.school_id or any(ex.user_id == user.id for ex in case.exclusions):
+        return False
+    return (user.role == Role.COUNSELOR and user.is_lead) or user.role == Role.SCHOOL_ADMIN
+
+
+def load_case(session: Session, user: User, public_id: str, action: str, address: str | None,
+              check=may_view) -> Case:
+    """Load a case the user may see, auditing the access; anything else is recorded and reported as not found."""
+    case = session.scalar(select(Case).where(Case.public_id == public_id))
+    if case is None or not check(user, case):
+        audit.record(session, "case_denied", actor=user, case_id=case.id if case else None,
+                     school_id=user.school_id, address=address)
+        session.commit()
+        raise CaseNotFound(public_id)
+    audit.record(session, action, actor=user, case_id=case.id, school_id=case.school_id, address=address)
+    return case
+
+
+def visible_cases_clause(user: User):
+    """A WHERE clause selecting the cases this user may see."""
+    not_excluded = ~exists().where(and_(CaseExclusion.case_id == Case.id, CaseExclusion.user_id == user.id))
+    assigned = exists().where(and_(CaseAssignee.case_id == Case.id, CaseAssignee.user_id == user.id))
+    lead = user.role == Role.COUNSELOR and user.is_lead
+    return and_(Case.school_id == user.school_id, not_excluded, or_(assigned, lead) if lead else assigned)
+
+
+# --- opening a case -----------------------------------------------------------------------------------
+
+
+def next_reference(session: Session, school: School, year: int) -> str:
+    """The next reference of a school's year, e.g. HANBIT-2026-0007, unique under concurrent submissions."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(CaseCounter).values(school_id=school.id, year=year, last_number=0)
+                    .on_conflict_do_nothing())
+    counter = session.scalar(select(CaseCounter).where(CaseCounter.school_id == school.id, CaseCounter.year == year)
+                             .with_for_update())
+    counter.last_number += 1
+    return f"{school.code.upper()}-{year}-{counter.last_number:04d}"
+
+
+def _recipients(session: Session, school: School, excluded: set[int]) -> list[User]:
+    counselors = session.scalars(select(User).where(User.school_id == school.id, User.role == Role.COUNSELOR,
+                                                    User.active.is_(True)).order_by(User.id)).all()
+    counselors = [c for c in counselors if c.id not in excluded]
+    if counselors:
+        if school.routing == "lead":
+            lead = [c for c in counselors if c.is_lead]
+            return lead or counselors
+        return sorted(counselors, key=lambda c: not c.is_lead)
+    admins = session.scalars(select(User).where(User.school_id == school.id, User.role == Role.SCHOOL_ADMIN,
+                                                User.active.is_(True)).order_by(User.id)).all()
+    return [a for a in admins if a.id not in excluded]
+
+
+def submit_report(session: Session, reporter: User, data: ReportData, token: str,
+                  address: str | None = None, now: datetime | None = None) -> tuple[Case, bool]:
+    """Open a case from a report. The same token twice returns the first case: (case, created)."""
+    existing = session.scalar(select(Case).where(Case.submission_token == token))
+    if existing is not None:
+        if existing.reporter_id != reporter.id:
+            raise CaseError("bad_token")
+        return existing, False
+    now = now or utcnow()
+    school = reporter.school
+    excluded = set(data.excluded_ids)
+    case = Case(
+        school_id=school.id, reference=next_reference(session, school, now.year), kind=data.kind,
+        categories=",".join(data.categories), platforms=",".join(data.platforms), victim_kind=data.victim_kind,
+        victim_count=data.victim_count, victim_names=data.victim_names or None, suspects=data.suspects or None,
+        links=data.links or None, first_seen=data.first_seen, how_learned=data.how_learned or None,
+        urgent=data.urgent, victim_knows=data.victim_knows, guardians_told=data.guardians_told,
+        police_told=data.police_told, police_told_at=data.police_told_at,
+        police_report_number=data.police_report_number or None, description=data.description or None,
+        reporter_id=reporter.id, submission_token=token, created_at=now, updated_at=now,
+    )
+    session.add(case)
+    try:
+        session.flush()
+    except IntegrityError:
+        # A second submission with the same token won the race: show the reporter that one.
+        session.rollback()
+        existing = session.scalar(select(Case).where(Case.submission_token == token))
+        if existing is None or existing.reporter_id != reporter.id:
+            raise
+        return existing, False
+    for user_id in excluded:
+        session.add(CaseExclusion(case_id=case.id, user_id=user_id))
+    recipients = _recipients(session, school, excluded)
+    for user in recipients:
+        session.add(CaseAssignee(case_id=case.id, user_id=user.id, added_at=now))
+    for rule in duties.rules(school.jurisdiction):
+        item = DutyItem(case_id=case.id, duty_id=rule.id, satisfied_by=rule.satisfied_by,
+                        due_at=rule.due(now, data.urgent))
+        if rule.satisfied_by == "police_report" and data.police_told:
+            item.done_at = data.police_told_at or now  # the reporter already told the police
+        if rule.satisfied_by == "guardian_contact" and data.guardians_told == "yes":
+            item.done_at = now
+        session.add(item)
+    audit.record(session, "case_created", actor=reporter, case_id=case.id, school_id=school.id, address=address)
+    session.flush()
+    lead = lead_counselor(session, school.id)
+    to_notify = list(recipients) + ([lead] if lead and lead.id not in excluded else [])
+    notify.notify(session, to_notify, case, "student_request" if data.kind == "student_request" else "new_case")
+    return case, True
+
+
+# --- working a case -----------------------------------------------------------------------------------
+
+
+def _log_status(session: Session, user: User, case: Case, action: str, address: str | None) -> None:
+    audit.record(session, action, actor=user, case_id=case.id, school_id=case.school_id, address=address)
+
+
+def acknowledge(session: Session, user: User, case: Case, address: str | None = None, now=None) -> None:
+    """Mark a new case as seen and being handled."""
+    if case.status != CaseStatus.NEW:
+        raise CaseError("not_new")
+    case.status = CaseStatus.ACKNOWLEDGED
+    case.acknowledged_at = now or utcnow()
+    _log_status(session, user, case, "case_acknowledged", address)
+
+
+def start_work(session: Session, user: User, case: Case, address: str | None = None) -> None:
+    """Move an acknowledged case to in progress."""
+    if case.status not in (CaseStatus.ACKNOWLEDGED,):
+        raise CaseError("bad_transition")
+    case.status = CaseStatus.IN_PROGRESS
+    _log_status(session, user, case, "case_in_progress", address)
+
+
+def close(session: Session, user: User, case: Case, outcome: str, address: str | None = None, now=None) -> None:
+    """Close a case with an outcome."""
+    if case.status == CaseStatus.CLOSED:
+        raise CaseError("already_closed")
+    if case.status == CaseStatus.NEW:
+        raise CaseError("acknowledge_first")
+    if outcome not in OUTCOMES:
+        raise CaseError("bad_outcome")
+    case.status, case.outcome, case.closed_at = CaseStatus.CLOSED, outcome, now or utcnow()
+    _log_status(session, user, case, "case_closed", address)
+
+
+def reopen(session: Session, user: User, case: Case, address: str | None = None) -> None:
+    """Reopen a closed case."""
+    if case.status != CaseStatus.CLOSED:
+        raise CaseError("not_closed")
+    case.status, case.closed_at = CaseStatus.IN_PROGRESS, None
+    case.updated_at = utcnow()
+    _log_status(session, user, case, "case_reopened", address)
+
+
+def add_entry(session: Session, user: User, case: Case, kind: str, happened_at: datetime, text: str | None,
+              *, agency: str | None = None, report_number: str | None = None, link: str | None = None,
+              platform: str | None = None, takedown_status: str | None = None, corrects_id: int | None = None,
+              address: str | None = None, now: datetime | None = None) -> ResponseEntry:
+    """Append an entry to the response log; it may satisfy a duty. Nothing is ever edited in place."""
+    now = now or utcnow()
+    if kind not in ENTRY_KINDS:
+        raise CaseError("bad_kind")
+    if case.status == CaseStatus.CLOSED:
+        raise CaseError("closed")
+    if happened_at > now + timedelta(minutes=5):
+        raise CaseError("in_future")
+    if kind == "police_report" and not agency:
+        raise CaseError("agency_required")
+    if kind == "takedown" and (not link or takedown_status not in TAKEDOWN_STATUSES):
+        raise CaseError("takedown_fields")
+    if kind not in ("police_report", "takedown") and not (text and text.strip()):
+        raise CaseError("text_required")
+    if corrects_id is not None and not any(e.id == corrects_id for e in case.entries):
+        raise CaseError("bad_correction")
+    entry = ResponseEntry(case_id=case.id, author_id=user.id, kind=kind, happened_at=happened_at, logged_at=now,
+                          text=(text or "").strip() or None, agency=agency, report_number=report_number, link=link,
+                          platform=platform, takedown_status=takedown_status, corrects_id=corrects_id)
+    session.add(entry)
+    session.flush()
+    for item in case.duties:
+        if item.done_at is None and item.satisfied_by == kind:
+            item.done_at, item.done_entry_id = happened_at, entry.id
+    if case.status == CaseStatus.ACKNOWLEDGED:
+        case.status = CaseStatus.IN_PROGRESS
+    case.updated_at = now
+    if kind == "police_report":
+        case.police_told = True
+    audit.record(session, "entry_added", actor=user, case_id=case.id, school_id=case.school_id,
+                 target=f"entry:{entry.id}:{kind}", address=address)
+    return entry
+
+
+def add_assignee(session: Session, user: User, case: Case, other: User, *, transfer: bool = False,
+                 address: str | None = None) -> None:
+    """Add a counselor to the case, or hand it over (the acting user leaves it)."""
+    if other.school_id != case.school_id or other.role != Role.COUNSELOR or not other.active:
+        raise CaseError("bad_assignee")
+    if any(ex.user_id == other.id for ex in case.exclusions):
+        raise CaseError("excluded")
+    if not any(a.user_id == other.id for a in case.assignees):
+        case.assignees.append(CaseAssignee(user_id=other.id))
+    if transfer:
+        case.assignees[:] = [a for a in case.assignees if a.user_id != user.id]
+    audit.record(session, "case_transferred" if transfer else "assignee_added", actor=user, case_id=case.id,
+                 school_id=case.school_id, target=f"user:{other.id}", address=address)
+    session.flush()
+    notify.notify(session, [other], case, "assigned")
+
+
+def overdue_duties(case: Case, now: datetime) -> list[DutyItem]:
+    """Duties of an open case that are past their deadline."""
+    if case.status == CaseStatus.CLOSED:
+        return []
+    return [d for d in case.duties if d.done_at is None and d.due_at <= now]
+
+
+def ack_deadline(case: Case) -> datetime:
+    """When a new case must be acknowledged."""
+    hours = case.school.ack_urgent_hours if case.urgent else case.school.ack_normal_hours
+    return case.created_at + timedelta(hours=hours)
+
+
+def inbox(session: Session, user: User, *, status: str | None = None, category: str | None = None,
+          mine: bool = False, now: datetime | None = None) -> list[Case]:
+    """Cases this user may see: urgent and overdue first, then by deadline."""
+    now = now or utcnow()
+    query = select(Case).where(visible_cases_clause(user))
+    if status == "open":
+        query = query.where(Case.status != CaseStatus.CLOSED)
+    elif status:
+        query = query.where(Case.status == status)
+    if category:
+        query = query.where(Case.categories.contains(category))
+    if mine:
+        query = query.where(exists().where(and_(CaseAssignee.case_id == Case.id, CaseAssignee.user_id == user.id)))
+    cases = list(session.scalars(query))
+
+    def urgency(case: Case):
+        closed = case.status == CaseStatus.CLOSED
+        late = bool(overdue_duties(case, now)) or (case.status == CaseStatus.NEW and ack_deadline(case) <= now)
+        deadlines = [d.due_at for d in case.duties if d.done_at is None]
+        if case.status == CaseStatus.NEW:
+            deadlines.append(ack_deadline(case))
+        return (closed, not case.urgent, not late, min(deadlines) if deadlines else case.created_at)
+
+    return sorted(cases, key=urgency)
+
+
+# --- escalation ---------------------------------------------------------------------------------------
+
+
+def _escalation_targets(session: Session, case: Case) -> list[User]:
+    excluded = {ex.user_id for ex in case.exclusions}
+    people = session.scalars(select(User).where(
+        User.school_id == case.school_id, User.active.is_(True),
+        or_(and_(User.role == Role.COUNSELOR, User.is_lead.is_(True)), User.role == Role.SCHOOL_ADMIN))).all()
+    return [p for p in people if p.id not in excluded]
+
+
+def escalate(session: Session, app: Flask, now: datetime) -> int:
+    """Notify the lead and the school admin, once per item, about late acknowledgements and overdue duties."""
+    done = 0
+    for case in session.scalars(select(Case).where(Case.status != CaseStatus.CLOSED)):
+        if case.status == CaseStatus.NEW and case.ack_escalated_at is None and ack_deadline(case) <= now:
+            notify.notify(session, _escalation_targets(session, case), case, "ack_overdue")
+            case.ack_escalated_at = now
+            audit.record(session, "escalated_ack", case_id=case.id, school_id=case.school_id, address="tick")
+            done += 1
+        for item in overdue_duties(case, now):
+            if item.escalated_at is None:
+                notify.notify(session, _escalation_targets(session, case), case, "duty_overdue")
+                item.escalated_at = now
+                audit.record(session, "escalated_duty", case_id=case.id, school_id=case.school_id,
+                             target=f"duty:{item.duty_id}", address="tick")
+                done += 1
+    return done
+
+
+CHECKS.append(escalate)

@@ -1,0 +1,64 @@
+"""AES-256-GCM for case text, with the key id stored beside every value so keys can be rotated."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from flask import current_app
+from sqlalchemy import Text
+from sqlalchemy.types import TypeDecorator
+
+PREFIX = "v1"
+_AAD = b"school-deepfake-portal"
+
+
+class KeyError_(Exception):
+    """A value was encrypted with a key that is not configured."""
+
+
+def _keys() -> tuple[str, dict[str, bytes]]:
+    config = current_app.config
+    keys = {kid: base64.b64decode(value) for kid, value in (config.get("DATA_KEYS") or {}).items()}
+    active = config.get("DATA_KEY_ID") or next(iter(keys), None)
+    if not keys or active not in keys or any(len(k) != 32 for k in keys.values()):
+        raise RuntimeError("DATA_KEYS must hold 32-byte keys and DATA_KEY_ID must name one of them")
+    return active, keys
+
+
+def encrypt(plain: str) -> str:
+    """Encrypt text under the active key: "v1:<key id>:<nonce>:<ciphertext>" in URL-safe base64."""
+    key_id, keys = _keys()
+    nonce = os.urandom(12)
+    sealed = AESGCM(keys[key_id]).encrypt(nonce, plain.encode("utf-8"), _AAD)
+    encode = base64.urlsafe_b64encode
+    return f"{PREFIX}:{key_id}:{encode(nonce).decode()}:{encode(sealed).decode()}"
+
+
+def decrypt(token: str) -> str:
+    """Decrypt a value made by encrypt(); the GCM tag makes any change to it fail loudly."""
+    prefix, key_id, nonce, sealed = token.split(":", 3)
+    _, keys = _keys()
+    if prefix != PREFIX or key_id not in keys:
+        raise KeyError_(f"no key {key_id!r} configured")
+    decode = base64.urlsafe_b64decode
+    return AESGCM(keys[key_id]).decrypt(decode(nonce), decode(sealed), _AAD).decode("utf-8")
+
+
+def key_id_of(token: str | None) -> str | None:
+    """The id of the key a stored value was encrypted with."""
+    return token.split(":", 2)[1] if token else None
+
+
+class EncryptedText(TypeDecorator):
+    """A text column stored encrypted; Python code reads and writes plain text."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else encrypt(value)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else decrypt(value)

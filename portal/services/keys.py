@@ -1,0 +1,74 @@
+"""Rotating the data-encryption key: a new key encrypts, every stored value is re-encrypted under it."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import secrets
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
+
+from portal.extensions import db
+from portal.services.crypto import EncryptedText, key_id_of
+
+
+def encrypted_columns() -> list[tuple[type, list[str]]]:
+    """Every model with encrypted columns, and those columns' attribute names."""
+    found = []
+    for mapper in db.Model.registry.mappers:
+        names = [c.key for c in mapper.columns if isinstance(c.type, EncryptedText)]
+        if names:
+            found.append((mapper.class_, names))
+    return found
+
+
+def write_key_to_config(config_path: Path, key_id: str, key_b64: str) -> None:
+    """Add a key to instance/config.py and make it the active one; older keys stay for old backups."""
+    text = config_path.read_text(encoding="utf-8")
+    namespace: dict = {}
+    exec(compile(text, str(config_path), "exec"), namespace)  # noqa: S102 - our own instance config file
+    keys = dict(namespace.get("DATA_KEYS") or {})
+    keys[key_id] = key_b64
+    text = re.sub(r"^DATA_KEY_ID = .*$", f"DATA_KEY_ID = {key_id!r}", text, flags=re.M)
+    text = re.sub(r"^DATA_KEYS = .*$", f"DATA_KEYS = {keys!r}", text, flags=re.M)
+    if "DATA_KEY_ID" not in text:
+        text += f"DATA_KEY_ID = {key_id!r}\nDATA_KEYS = {keys!r}\n"
+    tmp = config_path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, config_path)
+
+
+def rotate(app: Flask, session: Session) -> tuple[str, int]:
+    """Make a new active key and re-encrypt every value in one transaction; returns (key id, values)."""
+    key_id = "k" + secrets.token_hex(4)
+    key_b64 = base64.b64encode(secrets.token_bytes(32)).decode()
+    app.config["DATA_KEYS"] = {**app.config["DATA_KEYS"], key_id: key_b64}
+    app.config["DATA_KEY_ID"] = key_id
+    count = 0
+    for model, names in encrypted_columns():
+        for row in session.scalars(select(model)).yield_per(500):
+            for name in names:
+                if getattr(row, name) is not None:
+                    flag_modified(row, name)
+                    count += 1
+    session.flush()
+    return key_id, count
+
+
+def stale_values(session: Session, key_id: str) -> int:
+    """How many stored values are not encrypted under `key_id` (read raw, without decrypting)."""
+    stale = 0
+    for model, names in encrypted_columns():
+        table = model.__table__
+        for name in names:
+            column = table.c[name]
+            for (raw,) in session.execute(select(column.cast(db.Text)).where(column.isnot(None))):
+                stale += key_id_of(raw) != key_id
+    return stale

@@ -1,0 +1,470 @@
+"""Lessons for learners and staff: progress, quiz scores, class assignments, completion grids and CSV export."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.models import Assignment, Classroom, LessonProgress, Role, User, classroom_students
+from portal.models.base import utcnow
+from portal.services.content import BANDS, Lesson, LessonLibrary, LessonText, lesson_library
+
+STAFF_TRAINING_BAND = "D"
+STAFF_TRAINING_ROLES = (Role.TEACHER, Role.COUNSELOR, Role.SCHOOL_ADMIN)
+
+BAND_NAMES = {"A": _l("Band A"), "B": _l("Band B"), "C": _l("Band C"), "D": _l("Band D")}
+BAND_AUDIENCES = {
+    "A": _l("Ages 10–12 (elementary school, grades 4–6)"),
+    "B": _l("Ages 13–15 (middle school)"),
+    "C": _l("Ages 16–18 (high school)"),
+    "D": _l("School staff and parents"),
+}
+
+NOT_STARTED, IN_PROGRESS, DONE = "not_started", "in_progress", "done"
+STATUS_LABELS = {NOT_STARTED: _l("Not started"), IN_PROGRESS: _l("In progress"), DONE: _l("Done")}
+
+CSV_RISKY_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class LessonNotFound(LookupError):
+    """No valid lesson has this slug."""
+
+
+class ClassroomNotFound(LookupError):
+    """The class does not exist or this user may not see it."""
+
+
+class AssignmentError(ValueError):
+    """An assignment could not be made; `code` says why."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+def band_name(band: str) -> str:
+    """The translated name of a band."""
+    return str(BAND_NAMES.get(band, band))
+
+
+def band_audience(band: str) -> str:
+    """Who a band is for (ages or staff), translated."""
+    return str(BAND_AUDIENCES.get(band, ""))
+
+
+def status_label(status: str) -> str:
+    """The translated name of a progress status."""
+    return str(STATUS_LABELS[status])
+
+
+def find_lesson(slug: str, library: LessonLibrary | None = None) -> Lesson:
+    """The lesson with this slug, or LessonNotFound."""
+    lesson = (library or lesson_library()).get(slug)
+    if lesson is None:
+        raise LessonNotFound(slug)
+    return lesson
+
+
+def next_lesson(lesson: Lesson) -> Lesson | None:
+    """The next lesson in the same band, if any."""
+    band = lesson_library().band(lesson.band)
+    later = [other for other in band if other.order > lesson.order]
+    return later[0] if later else None
+
+
+def stage_count(text: LessonText) -> int:
+    """How many stages the progress bar counts: the steps, the scenario and the quiz."""
+    return len(text.steps) + 2
+
+
+# --- Progress -----------------------------------------------------------------------------------------------
+
+def _progress(session: Session, user: User, slug: str) -> LessonProgress | None:
+    return session.scalar(select(LessonProgress).where(LessonProgress.user_id == user.id,
+                                                       LessonProgress.lesson_slug == slug))
+
+
+def record_view(session: Session, user: User, slug: str) -> LessonProgress:
+    """Mark a lesson started the first time a signed-in user opens any page of it."""
+    progress = _progress(session, user, slug)
+    if progress is None:
+        progress = LessonProgress(user_id=user.id, lesson_slug=slug, started_at=utcnow(), attempts=0)
+        session.add(progress)
+        session.commit()
+    return progress
+
+
+def record_scenario(session: Session, user: User, slug: str, choice: int) -> LessonProgress:
+    """Keep the user's latest scenario choice."""
+    progress = record_view(session, user, slug)
+    progress.scenario_choice = choice
+    session.commit()
+    return progress
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    """One answered quiz question."""
+
+    number: int
+    question: object  # content.QuizQuestion
+    chosen: int
+
+    @property
+    def correct(self) -> bool:
+        return self.chosen == self.question.answer
+
+
+@dataclass(frozen=True)
+class QuizResult:
+    """A scored quiz."""
+
+    questions: tuple[QuestionResult, ...]
+
+    @property
+    def right(self) -> int:
+        return sum(1 for q in self.questions if q.correct)
+
+    @property
+    def total(self) -> int:
+        return len(self.questions)
+
+    @property
+    def score(self) -> int:
+        """Percent of questions answered right, rounded."""
+        return round(100 * self.right / self.total) if self.total else 0
+
+
+def score_quiz(text: LessonText, chosen: Sequence[int]) -> QuizResult:
+    """Score the chosen answer index of every question."""
+    if len(chosen) != len(text.quiz):
+        raise ValueError("one answer per question is needed")
+    return QuizResult(tuple(QuestionResult(i + 1, question, answer)
+                            for i, (question, answer) in enumerate(zip(text.quiz, chosen, strict=True))))
+
+
+def record_quiz(session: Session, user: User, slug: str, result: QuizResult) -> LessonProgress:
+    """Save a quiz attempt: the lesson is complete, with its last and best score."""
+    progress = record_view(session, user, slug)
+    progress.attempts = (progress.attempts or 0) + 1
+    progress.last_score = result.score
+    progress.best_score = max(progress.best_score or 0, result.score)
+    if progress.completed_at is None:
+        progress.completed_at = utcnow()
+    session.commit()
+    return progress
+
+
+def status_of(progress: LessonProgress | None) -> str:
+    """not_started, in_progress or done."""
+    if progress is None:
+        return NOT_STARTED
+    return DONE if progress.completed_at else IN_PROGRESS
+
+
+def progress_by_slug(session: Session, user: User) -> dict[str, LessonProgress]:
+    """Every lesson progress row of one user, by lesson slug."""
+    rows = session.scalars(select(LessonProgress).where(LessonProgress.user_id == user.id))
+    return {row.lesson_slug: row for row in rows}
+
+
+def progress_table(session: Session, user_ids: Iterable[int], slugs: Iterable[str]
+                   ) -> dict[tuple[int, str], LessonProgress]:
+    """Progress rows for these users and lessons, by (user id, slug)."""
+    user_ids, slugs = list(user_ids), list(slugs)
+    if not user_ids or not slugs:
+        return {}
+    rows = session.scalars(select(LessonProgress).where(LessonProgress.user_id.in_(user_ids),
+                                                        LessonProgress.lesson_slug.in_(slugs)))
+    return {(row.user_id, row.lesson_slug): row for row in rows}
+
+
+@dataclass(frozen=True)
+class BandCompletion:
+    """Whether a user finished every lesson of a band, and when the last one was finished."""
+
+    band: str
+    lessons: tuple[Lesson, ...]
+    done: int
+    completed_at: datetime | None
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.lessons) and self.done == len(self.lessons)
+
+
+def band_completion(session: Session, user: User, band: str) -> BandCompletion:
+    """How much of a band this user has completed."""
+    lessons = lesson_library().band(band)
+    progress = progress_by_slug(session, user)
+    finished = [progress[lesson.slug].completed_at for lesson in lessons
+                if lesson.slug in progress and progress[lesson.slug].completed_at]
+    return BandCompletion(band, lessons, len(finished), max(finished) if finished else None)
+
+
+def completed_bands(session: Session, user: User) -> list[BandCompletion]:
+    """The bands this user has completed, for certificate links."""
+    return [c for c in (band_completion(session, user, band) for band in BANDS) if c.complete]
+
+
+# --- Assignments as the student sees them -------------------------------------------------------------------
+
+def school_today(user: User) -> date:
+    """Today's date in the user's school time zone."""
+    zone = ZoneInfo(user.school.timezone if user.school else "Asia/Seoul")
+    return utcnow().astimezone(zone).date()
+
+
+@dataclass(frozen=True)
+class StudentAssignment:
+    """A lesson given to one of the student's classes, with the student's own progress."""
+
+    assignment: Assignment
+    lesson: Lesson
+    progress: LessonProgress | None
+    overdue: bool
+
+    @property
+    def status(self) -> str:
+        return status_of(self.progress)
+
+
+def student_assignments(session: Session, user: User) -> list[StudentAssignment]:
+    """Lessons assigned to the student's classes, soonest due first; one row per lesson."""
+    rows = session.scalars(
+        select(Assignment).join(classroom_students, classroom_students.c.classroom_id == Assignment.classroom_id)
+        .join(Classroom, Classroom.id == Assignment.classroom_id)
+        .where(classroom_students.c.student_id == user.id, Classroom.archived.is_(False))
+        .order_by(Assignment.due_on, Assignment.id)
+    )
+    progress = progress_by_slug(session, user)
+    today = school_today(user)
+    library = lesson_library()
+    seen, result = set(), []
+    for assignment in rows:
+        lesson = library.get(assignment.lesson_slug)
+        if lesson is None or lesson.slug in seen:
+            continue  # a lesson withdrawn from the content, or given by two classes
+        seen.add(lesson.slug)
+        mine = progress.get(lesson.slug)
+        result.append(StudentAssignment(assignment, lesson, mine,
+                                        status_of(mine) != DONE and assignment.due_on < today))
+    return result
+
+
+# --- Classes as teachers and school admins see them ---------------------------------------------------------
+
+def visible_classrooms(session: Session, user: User) -> list[Classroom]:
+    """A teacher's own classes; every class of the school for a school admin; nothing for anyone else."""
+    query = select(Classroom).where(Classroom.archived.is_(False)).order_by(Classroom.name)
+    if user.role == Role.TEACHER:
+        return list(session.scalars(query.where(Classroom.teacher_id == user.id)))
+    if user.role == Role.SCHOOL_ADMIN and user.school_id is not None:
+        return list(session.scalars(query.where(Classroom.school_id == user.school_id)))
+    return []
+
+
+def classroom_for(session: Session, user: User, classroom_id: int) -> Classroom:
+    """The class if this user may see it, else ClassroomNotFound (views answer 404, never 403)."""
+    classroom = session.get(Classroom, classroom_id)
+    if classroom is None or classroom.archived:
+        raise ClassroomNotFound(classroom_id)
+    if user.role == Role.TEACHER and classroom.teacher_id == user.id:
+        return classroom
+    if user.role == Role.SCHOOL_ADMIN and user.school_id is not None and classroom.school_id == user.school_id:
+        return classroom
+    raise ClassroomNotFound(classroom_id)
+
+
+def class_assignments(session: Session, classroom: Classroom) -> list[Assignment]:
+    """The class's assignments, soonest due first."""
+    return list(session.scalars(select(Assignment).where(Assignment.classroom_id == classroom.id)
+                                .order_by(Assignment.due_on, Assignment.id)))
+
+
+def assign_lesson(session: Session, classroom: Classroom, slug: str, due_on: date, by: User) -> tuple[Assignment,
+                                                                                                         bool]:
+    """Give a class a lesson with a due date; giving it again changes the due date. Returns (assignment, new)."""
+    if lesson_library().get(slug) is None:
+        raise AssignmentError("unknown_lesson")
+    if due_on < school_today(by):
+        raise AssignmentError("due_in_past")
+    existing = session.scalar(select(Assignment).where(Assignment.classroom_id == classroom.id,
+                                                       Assignment.lesson_slug == slug))
+    if existing is not None:
+        existing.due_on = due_on
+        session.commit()
+        return existing, False
+    assignment = Assignment(classroom_id=classroom.id, lesson_slug=slug, due_on=due_on, assigned_by_id=by.id)
+    session.add(assignment)
+    session.commit()
+    return assignment, True
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """One student's progress in one assigned lesson."""
+
+    status: str
+    score: int | None
+
+
+@dataclass(frozen=True)
+class GridColumn:
+    """An assigned lesson and how many students finished it."""
+
+    assignment: Assignment
+    lesson: Lesson | None  # None when the lesson was withdrawn from the content
+    done: int
+
+
+@dataclass(frozen=True)
+class GridRow:
+    """A student and their progress in each assigned lesson."""
+
+    student: User
+    cells: tuple[GridCell, ...]
+
+    @property
+    def done(self) -> int:
+        return sum(1 for cell in self.cells if cell.status == DONE)
+
+
+@dataclass(frozen=True)
+class CompletionGrid:
+    """Students × assigned lessons of one class."""
+
+    classroom: Classroom
+    columns: tuple[GridColumn, ...]
+    rows: tuple[GridRow, ...]
+
+
+def completion_grid(session: Session, classroom: Classroom) -> CompletionGrid:
+    """Each student's status and best score in each lesson assigned to the class."""
+    assignments = class_assignments(session, classroom)
+    students = [s for s in classroom.students if s.active]
+    table = progress_table(session, (s.id for s in students), (a.lesson_slug for a in assignments))
+    rows = []
+    for student in students:
+        cells = []
+        for assignment in assignments:
+            progress = table.get((student.id, assignment.lesson_slug))
+            cells.append(GridCell(status_of(progress), progress.best_score if progress else None))
+        rows.append(GridRow(student, tuple(cells)))
+    library = lesson_library()
+    columns = tuple(
+        GridColumn(assignment, library.get(assignment.lesson_slug),
+                   sum(1 for row in rows if row.cells[i].status == DONE))
+        for i, assignment in enumerate(assignments)
+    )
+    return CompletionGrid(classroom, columns, tuple(rows))
+
+
+def csv_safe(value: object) -> str:
+    """A cell a spreadsheet will not run as a formula: risky first characters get a leading quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(CSV_RISKY_PREFIXES) else text
+
+
+def grid_csv(grid: CompletionGrid, language: str, headers: dict[str, str], statuses: dict[str, str]) -> str:
+    """The completion grid as CSV (UTF-8 with BOM so spreadsheet programs read Korean), formula-safe."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    header = [headers["username"], headers["name"]]
+    for column in grid.columns:
+        title = column.lesson.text(language).title if column.lesson else column.assignment.lesson_slug
+        header += [f"{title} · {headers['status']}", f"{title} · {headers['score']}"]
+    writer.writerow([csv_safe(cell) for cell in header])
+    for row in grid.rows:
+        line = [row.student.username, row.student.display_name]
+        for cell in row.cells:
+            line += [statuses[cell.status], "" if cell.score is None else cell.score]
+        writer.writerow([csv_safe(cell) for cell in line])
+    return "\ufeff" + out.getvalue()
+
+
+# --- Staff training (Band D) --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StaffTrainingRow:
+    """One staff member's Band D progress."""
+
+    user: User
+    cells: tuple[GridCell, ...]
+
+    @property
+    def done(self) -> int:
+        return sum(1 for cell in self.cells if cell.status == DONE)
+
+
+@dataclass(frozen=True)
+class StaffTraining:
+    """Band D completion of a school's staff."""
+
+    lessons: tuple[Lesson, ...]
+    rows: tuple[StaffTrainingRow, ...]
+
+    @property
+    def complete(self) -> int:
+        return sum(1 for row in self.rows if self.lessons and row.done == len(self.lessons))
+
+
+def staff_training(session: Session, school_id: int) -> StaffTraining:
+    """Every active staff member of the school and their Band D completion."""
+    lessons = lesson_library().band(STAFF_TRAINING_BAND)
+    staff = list(session.scalars(select(User).where(User.school_id == school_id, User.active.is_(True),
+                                                    User.role.in_([str(r) for r in STAFF_TRAINING_ROLES]))
+                                 .order_by(User.role, User.display_name, User.username)))
+    table = progress_table(session, (u.id for u in staff), (lesson.slug for lesson in lessons))
+    rows = []
+    for user in staff:
+        cells = []
+        for lesson in lessons:
+            progress = table.get((user.id, lesson.slug))
+            cells.append(GridCell(status_of(progress), progress.best_score if progress else None))
+        rows.append(StaffTrainingRow(user, tuple(cells)))
+    return StaffTraining(lessons, tuple(rows))
+
+
+# --- Conditional GET for anonymous lesson pages --------------------------------------------------------------
+
+def page_fingerprint(app: Flask) -> str:
+    """A hash of what shapes a lesson page besides the request: content, templates, catalogs and demo mode."""
+    digest = hashlib.sha256(lesson_library_version(app).encode())
+    package = Path(__file__).resolve().parent.parent
+    translations = Path(app.config["BABEL_TRANSLATION_DIRECTORIES"])
+    files = [*package.joinpath("templates").rglob("*.html"), *translations.rglob("*.mo")]
+    for path in sorted(files):
+        digest.update(path.read_bytes())
+    digest.update(b"demo" if app.config.get("DEMO_MODE") else b"live")
+    return digest.hexdigest()[:16]
+
+
+def lesson_library_version(app: Flask) -> str:
+    """The content version parsed at start-up."""
+    return app.extensions["portal.lessons"].version
+
+
+def page_etag(fingerprint: str, parts: Iterable[object], csrf_secret: str, period: int) -> str:
+    """An ETag for one anonymous page: the page's identity, the visitor's CSRF session secret and the time period.
+
+    The page carries a CSRF token (the language switch). Including a hash of the session's CSRF secret means
+    another browser session never revalidates to a copy holding a token it cannot use, and the time period
+    renews the page well before its token expires.
+    """
+    digest = hashlib.sha256(fingerprint.encode())
+    for part in parts:
+        digest.update(b"\0" + str(part).encode())
+    digest.update(b"\0" + hashlib.sha256(csrf_secret.encode()).digest() + str(period).encode())
+    return digest.hexdigest()[:32]

@@ -1,0 +1,52 @@
+"""Helpers for tests that file reports and work cases through the real forms."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import post
+
+from portal.extensions import db
+from portal.models import Case
+
+TOKEN_RE = re.compile(r'name="submission_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="submission_token"')
+
+REPORT = {
+    "categories": ["creation", "distribution"],
+    "victim_kind": "student",
+    "victim_count": "1",
+    "victim_names": "Kim Minji, 2-3",
+    "suspects": "a classmate",
+    "platforms": ["telegram"],
+    "links": "t.me/example-channel @account",
+    "first_seen": "2026-11-20T08:30",
+    "how_learned": "a student told me at lunch",
+    "urgent": "no",
+    "victim_knows": "yes",
+    "guardians_told": "no",
+    "police_told": "no",
+    "description": "A fake image of a student was posted in a group chat.",
+}
+
+
+def form_token(client) -> str:
+    page = client.get("/reports/new/form").get_data(as_text=True)
+    match = TOKEN_RE.search(page)
+    assert match, "no submission token on the form"
+    return match.group(1) or match.group(2)
+
+
+def file_report(client, token: str | None = None, **overrides):
+    """Fill the form, review, and send; returns the response to the final POST."""
+    data = {**REPORT, **overrides}
+    data["submission_token"] = token or form_token(client)
+    review = post(client, "/reports/new/form", {**data, "action": "review"}, token_from="/reports/new/form")
+    assert review.status_code == 200, review.get_data(as_text=True)[:2000]
+    return post(client, "/reports/new/form", {**data, "action": "submit"}, token_from="/reports/new/form")
+
+
+def only_case(app) -> Case:
+    with app.app_context():
+        found = db.session.scalars(db.select(Case)).all()
+        assert len(found) == 1
+        return found[0]

@@ -1,0 +1,396 @@
+"""The counselor's case work, confidentiality, the audit chain, escalation and e-mail."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+from datetime import timedelta
+
+import pytest
+from casehelpers import file_report, only_case
+from conftest import post
+from sqlalchemy import func, select, text
+
+from portal.extensions import db
+from portal.models import AuditEvent, Case, DutyItem, Notification, ResponseEntry, User
+from portal.services import audit, background, cases, keys
+
+CANARY = "CANARY-7f3a9c-DO-NOT-STORE"
+
+
+@pytest.fixture
+def staff(make_user):
+    return {
+        "lead": make_user(role="counselor", lead=True),
+        "counselor": make_user(role="counselor"),
+        "teacher": make_user(role="teacher"),
+        "teacher2": make_user(role="teacher"),
+        "admin": make_user(role="school_admin"),
+        "other_counselor": make_user(role="counselor", school="saesol", lead=True),
+        "district": make_user(role="district_admin", school=None),
+    }
+
+
+@pytest.fixture
+def reported(app, staff, login):
+    """A case filed by the teacher through the form."""
+    teacher = app.test_client()
+    login(teacher, staff["teacher"])
+    file_report(teacher)
+    return only_case(app)
+
+
+def signed_in(app, login, user_id):
+    c = app.test_client()
+    login(c, user_id)
+    return c
+
+
+def case_url(case, suffix=""):
+    return f"/cases/{case.public_id}{suffix}"
+
+
+def test_full_journey_from_report_to_closure(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    inbox = lead.get("/cases/").get_data(as_text=True)
+    assert reported.reference in inbox and "Kim Minji" not in inbox  # no names in the list
+    page = lead.get(case_url(reported)).get_data(as_text=True)
+    assert "내용 안내" in page and "<details" in page  # content note before the narrative
+    assert post(lead, case_url(reported, "/acknowledge"), token_from=case_url(reported)).status_code == 302
+    entry = {"kind": "police_report", "happened_at": "2026-11-20T10:00", "agency": "Seoul Mapo Police",
+             "report_number": "2026-4471", "text": "Reported by phone."}
+    assert post(lead, case_url(reported, "/entries"), entry, token_from=case_url(reported)).status_code == 302
+    takedown = {"kind": "takedown", "happened_at": "2026-11-20T11:00", "link": "t.me/example-channel",
+                "platform": "telegram", "takedown_status": "requested", "text": ""}
+    assert post(lead, case_url(reported, "/entries"), takedown, token_from=case_url(reported)).status_code == 302
+    assert post(lead, case_url(reported, "/close"), {"outcome": "referred_to_police"},
+                token_from=case_url(reported)).status_code == 302
+    with app.app_context():
+        case = db.session.get(Case, reported.id)
+        assert case.status == "closed" and case.outcome == "referred_to_police"
+        police = next(d for d in case.duties if d.duty_id == "police_report")
+        assert police.done_at is not None
+        assert [e.kind for e in case.entries] == ["police_report", "takedown"]
+    printed = lead.get(case_url(reported, "/print")).get_data(as_text=True)
+    assert "2026-4471" in printed and "Seoul Mapo Police" in printed and "t.me/example-channel" in printed
+    with app.app_context():
+        digest = audit.case_hash(db.session, reported.id)
+        assert digest in printed
+        actions = list(db.session.scalars(select(AuditEvent.action).where(AuditEvent.case_id == reported.id)))
+    for action in ("case_created", "case_viewed", "case_acknowledged", "entry_added", "case_closed", "case_exported"):
+        assert action in actions
+    english = lead.get(case_url(reported), headers={"Accept-Language": "en"})
+    assert "Response log" in english.get_data(as_text=True)
+
+
+def test_reopen_and_log_again(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    with app.app_context():
+        case = db.session.get(Case, reported.id)
+        user = db.session.get(User, staff["lead"])
+        cases.acknowledge(db.session, user, case)
+        cases.close(db.session, user, case, "resolved")
+        db.session.commit()
+    refused = post(lead, case_url(reported, "/entries"), {"kind": "note", "happened_at": "2026-11-20T10:00",
+                                                          "text": "late note"}, token_from=case_url(reported))
+    assert refused.status_code == 422
+    assert post(lead, case_url(reported, "/reopen"), token_from=case_url(reported)).status_code == 302
+    ok = post(lead, case_url(reported, "/entries"), {"kind": "note", "happened_at": "2026-11-20T10:00",
+                                                     "text": "late note"}, token_from=case_url(reported))
+    assert ok.status_code == 302
+    with app.app_context():
+        assert db.session.get(Case, reported.id).status == "in_progress"
+
+
+def test_log_is_append_only_and_corrections_point_back(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    post(lead, case_url(reported, "/entries"), {"kind": "note", "happened_at": "2026-11-20T10:00",
+                                                "text": "Met the student at 10."}, token_from=case_url(reported))
+    with app.app_context():
+        first = db.session.scalar(select(ResponseEntry))
+    post(lead, case_url(reported, "/entries"), {"kind": "note", "happened_at": "2026-11-20T10:00",
+                                                "text": "The meeting was at 11, not 10.", "corrects": str(first.id)},
+         token_from=case_url(reported))
+    with app.app_context():
+        entries = db.session.scalars(select(ResponseEntry).order_by(ResponseEntry.id)).all()
+        assert [e.text for e in entries] == ["Met the student at 10.", "The meeting was at 11, not 10."]
+        assert entries[1].corrects_id == first.id
+    page = lead.get(case_url(reported)).get_data(as_text=True)
+    assert f"#{first.id} 항목을 바로잡음" in page
+    # There is no route that edits or deletes an entry.
+    rules = [r.rule for r in app.url_map.iter_rules() if r.endpoint.startswith("cases.")]
+    assert not any("edit" in r or "delete" in r for r in rules)
+
+
+def test_bad_log_entry_keeps_what_was_typed(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    response = post(lead, case_url(reported, "/entries"), {"kind": "police_report", "happened_at": "2026-11-20T10:00",
+                                                           "report_number": "KEEP-ME-123", "agency": ""},
+                    token_from=case_url(reported))
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "신고한 경찰 기관을 적어 주세요" in page and "KEEP-ME-123" in page
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ResponseEntry)) == 0
+
+
+def test_add_and_transfer_counselors(app, staff, make_user, login):
+    with app.app_context():
+        db.session.execute(db.text("UPDATE schools SET routing = 'lead'"))
+        db.session.commit()
+    teacher = signed_in(app, login, staff["teacher"])
+    file_report(teacher)
+    case = only_case(app)
+    counselor = signed_in(app, login, staff["counselor"])
+    assert counselor.get(case_url(case)).status_code == 404
+    lead = signed_in(app, login, staff["lead"])
+    post(lead, case_url(case, "/assign"), {"counselor": str(staff["counselor"])}, token_from=case_url(case))
+    assert counselor.get(case_url(case)).status_code == 200
+    third = make_user(role="counselor")
+    post(counselor, case_url(case, "/assign"), {"counselor": str(third), "transfer": "y"}, token_from=case_url(case))
+    assert counselor.get(case_url(case)).status_code == 404  # handed over
+    assert signed_in(app, login, third).get(case_url(case)).status_code == 200
+
+
+@pytest.mark.parametrize("who", ["teacher2", "teacher", "other_counselor", "district", "admin"])
+def test_outsiders_get_404_and_are_audited(app, staff, login, reported, who):
+    client = signed_in(app, login, staff[who])
+    for suffix in ("", "/print"):
+        response = client.get(case_url(reported, suffix))
+        assert response.status_code == 404, (who, suffix)
+    for suffix, data in (("/acknowledge", {}), ("/entries", {"kind": "note", "text": "x"}),
+                         ("/close", {"outcome": "resolved"})):
+        assert post(client, case_url(reported, suffix), data).status_code == 404
+    with app.app_context():
+        denied = db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "case_denied", AuditEvent.actor_id == staff[who]))
+        assert denied >= 2
+        assert db.session.get(Case, reported.id).status == "new"
+
+
+def test_unassigned_counselor_gets_404(app, staff, login, make_user, reported):
+    late_joiner = make_user(role="counselor")  # joined after routing
+    assert signed_in(app, login, late_joiner).get(case_url(reported)).status_code == 404
+
+
+def test_admin_and_lead_see_who_opened_the_case(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    lead.get(case_url(reported))
+    admin = signed_in(app, login, staff["admin"])
+    page = admin.get(case_url(reported, "/access")).get_data(as_text=True)
+    assert "사안 파일을 열람함" in page
+    assert "Kim Minji" not in page and "group chat" not in page
+    assert signed_in(app, login, staff["counselor"]).get(case_url(reported, "/access")).status_code == 404
+
+
+def test_case_urls_are_opaque(reported):
+    assert len(reported.public_id) >= 20 and str(reported.id) != reported.public_id
+    assert reported.reference not in reported.public_id
+
+
+def test_canary_never_reaches_the_database_file_outbox_or_logs(app, database_url, staff, login, make_user, caplog,
+                                                                tmp_path):
+    caplog.set_level("DEBUG")
+    make_user(role="counselor", email="c@school.test")
+    teacher = signed_in(app, login, staff["teacher"])
+    file_report(teacher, description=f"story {CANARY}", victim_names=CANARY, links=f"t.me/{CANARY}",
+                suspects=CANARY, how_learned=CANARY, police_told="yes", police_report_number=CANARY)
+    case = only_case(app)
+    lead = signed_in(app, login, staff["lead"])
+    post(lead, case_url(case, "/entries"), {"kind": "note", "happened_at": "2026-11-20T10:00", "text": CANARY},
+         token_from=case_url(case))
+    with app.app_context():
+        assert db.session.get(Case, case.id).description.endswith(CANARY)  # readable through the app
+        raw = db.session.execute(text("SELECT description, victim_names FROM cases")).one()
+        assert CANARY not in raw[0] and raw[0].startswith("v1:")
+    assert CANARY not in caplog.text
+    outbox = list((tmp_path / "instance" / "outbox").glob("*.eml"))
+    assert outbox, "the counselor with an e-mail address got a queued mail"
+    for mail in outbox:
+        assert CANARY.encode() not in mail.read_bytes() and b"Kim" not in mail.read_bytes()
+    if database_url.startswith("sqlite"):
+        path = database_url.removeprefix("sqlite:///")
+        for suffix in ("", "-wal"):
+            try:
+                data = open(path + suffix, "rb").read()
+            except FileNotFoundError:
+                continue
+            assert CANARY.encode() not in data, suffix
+
+
+def test_key_rotation_reencrypts_everything(app, staff, login, reported, tmp_path):
+    config = tmp_path / "instance" / "config.py"
+    config.write_text(f"DATA_KEY_ID = 't1'\nDATA_KEYS = {app.config['DATA_KEYS']!r}\n")
+    with app.app_context():
+        new_id, count = keys.rotate(app, db.session)
+        keys.write_key_to_config(config, new_id, app.config["DATA_KEYS"][new_id])
+        db.session.commit()
+        assert count >= 5 and keys.stale_values(db.session, new_id) == 0
+        assert db.session.get(Case, reported.id).victim_names == "Kim Minji, 2-3"
+    assert f"DATA_KEY_ID = '{new_id}'" in config.read_text() and "'t1'" in config.read_text()
+    # Without the old key, only values under the new key can be read: the new key really is in use.
+    app.config["DATA_KEYS"] = {new_id: app.config["DATA_KEYS"][new_id]}
+    with app.app_context():
+        assert db.session.get(Case, reported.id).description.startswith("A fake image")
+
+
+def _tamper(app, sql):
+    with app.app_context():
+        db.session.execute(text(sql))
+        db.session.commit()
+
+
+def _verify(app):
+    with app.app_context():
+        return audit.verify(db.session)
+
+
+def test_audit_chain_catches_changed_removed_and_inserted_rows(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    for _ in range(3):
+        lead.get(case_url(reported))
+    count, problem = _verify(app)
+    assert problem is None and count >= 5
+    _tamper(app, "UPDATE audit_events SET actor_id = NULL WHERE id = 3")
+    assert _verify(app)[1].row_id == 3
+
+
+def test_audit_chain_catches_a_removed_row(app, staff, login, reported):
+    signed_in(app, login, staff["lead"]).get(case_url(reported))
+    _tamper(app, "DELETE FROM audit_events WHERE id = 2")
+    assert _verify(app)[1].row_id == 2
+
+
+def test_audit_chain_catches_a_removed_last_row(app, staff, login, reported):
+    count, _ = _verify(app)
+    _tamper(app, f"DELETE FROM audit_events WHERE id = {count}")
+    assert _verify(app)[1] is not None
+
+
+def test_audit_chain_catches_an_inserted_row(app, staff, login, reported):
+    with app.app_context():
+        row = db.session.scalar(select(AuditEvent).where(AuditEvent.id == 2))
+        values = (row.at, row.hash, row.hash[::-1])
+    _tamper(app, "UPDATE audit_events SET id = id + 1000 WHERE id >= 3")
+    with app.app_context():
+        db.session.execute(text("INSERT INTO audit_events (id, at, action, prev_hash, hash) "
+                                "VALUES (3, :at, 'case_viewed', :prev, :hash)"),
+                           {"at": values[0], "prev": values[1], "hash": values[2]})
+        db.session.commit()
+    problem = _verify(app)[1]
+    assert problem is not None and problem.row_id in (3, 1003, 1004)
+
+
+def test_escalation_notifies_lead_and_admin_once(app, staff, reported):
+    with app.app_context():
+        case = db.session.get(Case, reported.id)
+        before = db.session.scalar(select(func.count()).select_from(Notification))
+        soon = case.created_at + timedelta(minutes=30)
+        assert cases.escalate(db.session, app, soon) >= 1  # the police duty is due at once
+        db.session.commit()
+        late = case.created_at + timedelta(hours=25)
+        done = cases.escalate(db.session, app, late)
+        db.session.commit()
+        assert done >= 1
+        assert cases.escalate(db.session, app, late + timedelta(hours=1)) == 0  # once per item
+        db.session.commit()
+        kinds = db.session.execute(select(Notification.user_id, Notification.kind)
+                                   .where(Notification.id > before)).all()
+    notified = {user for user, _kind in kinds}
+    assert notified == {staff["lead"], staff["admin"]}
+    assert {"ack_overdue", "duty_overdue"} <= {kind for _user, kind in kinds}
+
+
+def test_acknowledged_in_time_is_not_escalated(app, staff, reported):
+    with app.app_context():
+        case = db.session.get(Case, reported.id)
+        cases.acknowledge(db.session, db.session.get(User, staff["lead"]), case)
+        for item in case.duties:
+            item.done_at = case.created_at
+        db.session.commit()
+        assert cases.escalate(db.session, app, case.created_at + timedelta(days=3)) == 0
+
+
+def test_tick_runs_the_registered_checks(app, reported):
+    results = background.run_checks(app, now=reported.created_at + timedelta(hours=30))
+    assert results["escalate"] >= 1
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_mail_goes_through_a_real_smtp_server(app, make_user, staff, login):
+    from aiosmtpd.controller import Controller
+
+    received = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(envelope)
+            return "250 OK"
+
+    port = _free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
+        with app.app_context():
+            lead = db.session.get(User, staff["lead"])
+            lead.email, lead.locale = "lead@school.test", "en"
+            db.session.commit()
+        teacher = signed_in(app, login, staff["teacher"])
+        file_report(teacher, urgent="yes", description=f"x {CANARY}")
+    finally:
+        controller.stop()
+    case = only_case(app)
+    assert len(received) == 1 and received[0].rcpt_tos == ["lead@school.test"]
+    from email import message_from_bytes, policy
+
+    body = message_from_bytes(received[0].content, policy=policy.default).get_body().get_content()
+    body += received[0].content.decode()
+    assert case.reference in body and "URGENT" in body and f"/cases/{case.public_id}" in body
+    for secret in (CANARY, "Kim Minji", "telegram", "t.me"):
+        assert secret not in body
+    asyncio.get_event_loop_policy()  # the controller's loop is closed cleanly
+
+
+def test_inbox_orders_urgent_and_overdue_first(app, staff):
+    with app.app_context():
+        teacher = db.session.get(User, staff["teacher"])
+        calm, _ = cases.submit_report(db.session, teacher, cases.ReportData(["other"], "unknown"), "tok-calm-000000000")
+        hot, _ = cases.submit_report(db.session, teacher, cases.ReportData(["threat"], "student", urgent=True),
+                                     "tok-hot-0000000000")
+        db.session.commit()
+        lead = db.session.get(User, staff["lead"])
+        order = [c.reference for c in cases.inbox(db.session, lead)]
+        assert order[0] == hot.reference
+        only_threats = cases.inbox(db.session, lead, category="threat")
+        assert [c.reference for c in only_threats] == [hot.reference]
+        assert calm.reference in order
+
+
+def test_case_numbers_restart_each_year_per_school(app, staff):
+    from datetime import UTC, datetime
+
+    with app.app_context():
+        teacher = db.session.get(User, staff["teacher"])
+        a, _ = cases.submit_report(db.session, teacher, cases.ReportData(["other"], "unknown"), "tok-y1-00000000001",
+                                   now=datetime(2026, 12, 31, 14, tzinfo=UTC))
+        b, _ = cases.submit_report(db.session, teacher, cases.ReportData(["other"], "unknown"), "tok-y2-00000000002",
+                                   now=datetime(2027, 1, 2, 1, tzinfo=UTC))
+        db.session.commit()
+        assert a.reference == "HANBIT-2026-0001" and b.reference == "HANBIT-2027-0001"
+
+
+def test_no_case_ids_in_notification_text(app, staff, reported):
+    with app.app_context():
+        n = db.session.scalar(select(Notification))
+        from portal.services.notify import describe
+
+        with app.test_request_context():
+            assert re.fullmatch(r".*HANBIT-\d{4}-\d{4}.*", describe(n))
+        assert db.session.scalar(select(func.count()).select_from(DutyItem)) >= 4

@@ -1,0 +1,250 @@
+"""The teacher's report: guidance, form, review, receipt, idempotency, routing and notifications."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from casehelpers import REPORT, file_report, form_token, only_case
+from conftest import post
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import Case, CaseAssignee, DutyItem, Notification, School, User
+from portal.services import cases
+
+
+@pytest.fixture
+def staff(make_user):
+    """A school with a lead, a second counselor, two teachers and an admin."""
+    return {
+        "lead": make_user(role="counselor", lead=True, email="lead@school.test"),
+        "counselor": make_user(role="counselor"),
+        "teacher": make_user(role="teacher"),
+        "teacher2": make_user(role="teacher"),
+        "admin": make_user(role="school_admin", email="admin@school.test"),
+    }
+
+
+def test_guidance_comes_first_and_says_the_essentials(app, client, staff, login):
+    login(client, staff["teacher"])
+    page = client.get("/reports/new").get_data(as_text=True)
+    assert "저장하거나 캡처하거나 전달하지 마세요" in page
+    assert "청소년성보호법 제34조 제2항" in page
+    assert "누가 이 신고를 보나요" in page
+    english = client.get("/reports/new", headers={"Accept-Language": "en"})
+    assert "Who will see this report" in english.get_data(as_text=True)
+
+
+def test_form_has_no_file_field_and_the_server_refuses_uploads(app, client, staff, login):
+    import io
+
+    login(client, staff["teacher"])
+    page = client.get("/reports/new/form").get_data(as_text=True)
+    assert 'type="file"' not in page and "multipart" not in page
+    data = {**REPORT, "submission_token": form_token(client), "action": "submit",
+            "csrf_token": "x", "evidence": (io.BytesIO(b"\x89PNG fake"), "image.png")}
+    response = client.post("/reports/new/form", data=data, content_type="multipart/form-data")
+    assert response.status_code == 400
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Case)) == 0
+
+
+def test_teacher_files_a_report_and_gets_a_receipt(app, client, staff, login):
+    login(client, staff["teacher"])
+    response = file_report(client)
+    assert response.status_code == 302 and "/receipt" in response.headers["Location"]
+    receipt = client.get(response.headers["Location"]).get_data(as_text=True)
+    year = only_case(app).created_at.year
+    assert f"HANBIT-{year}-0001" in receipt
+    assert "아직 경찰에 신고해야 합니다" in receipt  # police were not told
+    assert "02-735-8994" in receipt  # help lines
+    assert "Kim Minji" not in receipt  # the receipt repeats no names
+
+
+def test_review_shows_what_was_typed_and_edit_keeps_it(app, client, staff, login):
+    login(client, staff["teacher"])
+    data = {**REPORT, "submission_token": form_token(client)}
+    review = post(client, "/reports/new/form", {**data, "action": "review"}, token_from="/reports/new/form")
+    text = review.get_data(as_text=True)
+    assert "A fake image of a student was posted" in text and "신고 보내기" in text
+    edit = post(client, "/reports/new/form", {**data, "action": "edit"}, token_from="/reports/new/form")
+    assert "A fake image of a student was posted" in edit.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Case)) == 0  # nothing sent yet
+
+
+def test_bad_input_gets_messages_and_keeps_what_was_typed(app, client, staff, login):
+    login(client, staff["teacher"])
+    data = {**REPORT, "categories": [], "description": "", "victim_count": "-3",
+            "submission_token": form_token(client), "action": "review",
+            "suspects": "keep this text"}
+    response = post(client, "/reports/new/form", data, token_from="/reports/new/form")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "일어난 일을 하나 이상 고르세요" in page and "무슨 일이 있었는지 적어 주세요" in page
+    assert "keep this text" in page
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Case)) == 0
+
+
+def test_sending_twice_makes_one_case(app, client, staff, login):
+    login(client, staff["teacher"])
+    token = form_token(client)
+    first = file_report(client, token=token)
+    second = file_report(client, token=token)
+    assert first.headers["Location"] == second.headers["Location"]
+    only_case(app)
+
+
+def test_concurrent_double_submit_makes_one_case(app, staff):
+    with app.app_context():
+        reporter = db.session.get(User, staff["teacher"])
+        reporter_id = reporter.id
+    results = []
+
+    def send():
+        with app.app_context():
+            user = db.session.get(User, reporter_id)
+            case, _created = cases.submit_report(db.session, user, cases.ReportData(["creation"], "student"),
+                                                 "same-token-123456789")
+            db.session.commit()
+            results.append(case.reference)
+            db.session.remove()
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(set(results)) == 1 and len(results) == 4
+    only_case(app)
+
+
+def test_fifty_concurrent_reports_get_fifty_references(app, make_user):
+    reporters = [make_user(role="teacher") for _ in range(5)]
+    make_user(role="counselor", lead=True)
+    errors, refs = [], []
+
+    def send(n):
+        try:
+            with app.app_context():
+                user = db.session.get(User, reporters[n % 5])
+                case, _created = cases.submit_report(db.session, user, cases.ReportData(["creation"], "student",
+                                                     description=f"case {n}"), f"token-{n:04d}-abcdefghijkl")
+                db.session.commit()
+                refs.append(case.reference)
+                db.session.remove()
+        except Exception as error:  # collected and asserted below
+            errors.append(repr(error))
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(50)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert errors == []
+    assert len(refs) == 50 and len(set(refs)) == 50
+    numbers = sorted(int(r.rsplit("-", 1)[1]) for r in refs)
+    assert numbers == list(range(1, 51))
+
+
+def _assignees(app, case_id):
+    with app.app_context():
+        return set(db.session.scalars(select(CaseAssignee.user_id).where(CaseAssignee.case_id == case_id)))
+
+
+def test_routing_all_counselors(app, client, staff, login):
+    login(client, staff["teacher"])
+    file_report(client)
+    case = only_case(app)
+    assert _assignees(app, case.id) == {staff["lead"], staff["counselor"]}
+    with app.app_context():
+        notified = set(db.session.scalars(select(Notification.user_id)))
+    assert notified == {staff["lead"], staff["counselor"]}
+
+
+def test_routing_lead_only(app, client, staff, login):
+    with app.app_context():
+        db.session.execute(db.update(School).values(routing="lead"))
+        db.session.commit()
+    login(client, staff["teacher"])
+    file_report(client)
+    assert _assignees(app, only_case(app).id) == {staff["lead"]}
+
+
+def test_excluded_staff_never_get_the_case(app, client, staff, login):
+    login(client, staff["teacher"])
+    file_report(client, excluded=[str(staff["lead"])])
+    case = only_case(app)
+    assert _assignees(app, case.id) == {staff["counselor"]}
+    lead = app.test_client()
+    login(lead, staff["lead"])
+    assert lead.get(f"/cases/{case.public_id}").status_code == 404
+    assert case.reference not in lead.get("/cases/?status=all").get_data(as_text=True)
+
+
+def test_school_without_counselor_routes_to_the_admin(app, client, make_user, login):
+    teacher, admin = make_user(role="teacher"), make_user(role="school_admin")
+    login(client, teacher)
+    file_report(client)
+    case = only_case(app)
+    assert _assignees(app, case.id) == {admin}
+    admin_client = app.test_client()
+    login(admin_client, admin)
+    inbox = admin_client.get("/cases/").get_data(as_text=True)
+    assert "상담교사가 없어" in inbox and case.reference in inbox
+    assert admin_client.get(f"/cases/{case.public_id}").status_code == 200
+
+
+def test_duties_are_created_with_deadlines(app, client, staff, login):
+    login(client, staff["teacher"])
+    file_report(client, urgent="yes")
+    case = only_case(app)
+    with app.app_context():
+        items = {d.duty_id: d for d in db.session.scalars(select(DutyItem).where(DutyItem.case_id == case.id))}
+    assert {"police_report", "guardian_contact"} <= set(items)
+    assert items["police_report"].done_at is None and items["police_report"].due_at <= case.created_at
+    assert case.urgent
+
+
+def test_police_already_told_satisfies_the_duty(app, client, staff, login):
+    login(client, staff["teacher"])
+    response = file_report(client, police_told="yes", police_told_at="2026-11-20T09:00", police_report_number="2026-123")
+    receipt = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "아직 경찰에 신고해야 합니다" not in receipt
+    with app.app_context():
+        item = db.session.scalar(select(DutyItem).where(DutyItem.duty_id == "police_report"))
+        assert item.done_at is not None
+
+
+def test_my_reports_shows_status_only(app, client, staff, login):
+    login(client, staff["teacher"])
+    file_report(client)
+    case = only_case(app)
+    with app.app_context():
+        c = db.session.get(Case, case.id)
+        lead = db.session.get(User, staff["lead"])
+        cases.acknowledge(db.session, lead, c)
+        cases.add_entry(db.session, lead, c, "note", c.created_at, "SECRET COUNSELOR NOTE")
+        db.session.commit()
+    page = client.get("/reports/mine").get_data(as_text=True)
+    assert case.reference in page and "상담교사가 확인했습니다" in page
+    assert "SECRET COUNSELOR NOTE" not in page
+    other = app.test_client()
+    login(other, staff["teacher2"])
+    assert case.reference not in other.get("/reports/mine").get_data(as_text=True)
+    assert other.get(f"/reports/{case.public_id}/receipt").status_code == 404
+
+
+def test_student_asks_for_help(app, client, staff, make_user, login):
+    student = make_user(role="student")
+    login(client, student)
+    page = client.get("/reports/help").get_data(as_text=True)
+    token = form_token.__globals__["TOKEN_RE"].search(page)
+    token = token.group(1) or token.group(2)
+    response = post(client, "/reports/help", {"message": "someone made a picture of me", "urgent": "no",
+                                               "submission_token": token}, token_from="/reports/help")
+    assert response.status_code == 302
+    case = only_case(app)
+    assert case.kind == "student_request"
+    mine = client.get("/reports/mine").get_data(as_text=True)
+    assert case.reference in mine and "상담 선생님을 기다리고" in mine
+    assert _assignees(app, case.id) == {staff["lead"], staff["counselor"]}
+    assert client.get(f"/cases/{case.public_id}").status_code == 404
