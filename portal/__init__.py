@@ -39,21 +39,26 @@ def create_app(test_config: dict | None = None) -> Flask:
     navigation.init_app(app)
     labels.init_app(app)
 
-    from portal.services import content, duties
+    from portal.services import content, duties, retention
 
     content.init_app(app)
     duties.init_app(app)
+    retention.init_app(app)
 
     from portal.account.routes import bp as account_bp
+    from portal.admin.routes import bp as admin_bp
+    from portal.auth import links as _links  # noqa: F401  adds the set-password routes to the auth blueprint
     from portal.auth.routes import bp as auth_bp
     from portal.cases.routes import bp as cases_bp
     from portal.classes.routes import bp as classes_bp
     from portal.dashboard.routes import bp as dashboard_bp
+    from portal.district.routes import bp as district_bp
     from portal.lessons.routes import bp as lessons_bp
     from portal.public.routes import bp as public_bp
     from portal.reports.routes import bp as reports_bp
 
-    for blueprint in (public_bp, auth_bp, account_bp, dashboard_bp, reports_bp, cases_bp, lessons_bp, classes_bp):
+    for blueprint in (public_bp, auth_bp, account_bp, dashboard_bp, reports_bp, cases_bp, lessons_bp, classes_bp,
+                      admin_bp, district_bp):
         app.register_blueprint(blueprint)
 
     from portal import cli

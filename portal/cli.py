@@ -213,6 +213,70 @@ def tick_command():
         click.echo(f"{name}: {count}")
 
 
+@click.command("purge")
+@click.option("--dry-run", is_flag=True, help="Only count what would be warned about or deleted; change nothing.")
+@with_appcontext
+def purge_command(dry_run):
+    """Apply the retention rules now (the background checks also do this once a day)."""
+    from portal.models.base import utcnow
+    from portal.services import retention
+
+    report = retention.run(db.session, current_app.config, utcnow(), dry_run=dry_run, address="cli")
+    if dry_run:
+        db.session.rollback()
+        click.echo("Dry run: nothing was changed.")
+    else:
+        db.session.commit()
+        retention.checkpoint(db.engine)
+    click.echo(f"Closed cases whose lead was warned (deleted 30 days later): {report.warned}")
+    click.echo(f"Closed cases purged (a tombstone is kept): {report.purged}")
+    click.echo(f"Deactivated students whose lesson data was purged: {report.students} ({report.lesson_rows} rows)")
+
+
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def backup_command(path):
+    """Write a consistent, checked copy of the database to PATH while the portal keeps serving."""
+    from portal.services import backup
+
+    try:
+        result = backup.take(db.session, current_app._get_current_object(), path, address="cli")
+    except backup.BackupError as error:
+        raise click.ClickException(f"Backup failed: {error}") from None
+    db.session.commit()
+    counts = ", ".join(f"{count} {table}" for table, count in result.counts.items())
+    click.echo(f"Backup written to {result.path} ({result.backend}); integrity checked; {counts}.")
+    click.echo("Case text in it is encrypted: it cannot be read without DATA_KEYS from instance/config.py.")
+
+
+@click.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def restore_command(path):
+    """Restore a backup into this instance's database, which must be empty. Stop the portal first."""
+    from portal.services import audit, backup
+
+    try:
+        result = backup.restore(db.session, current_app._get_current_object(), path)
+    except backup.BackupError as error:
+        raise click.ClickException(f"Restore refused: {error}") from None
+    upgrade_database()  # a backup from an older version gets the newer migrations
+    count, problem = audit.verify(db.session)
+    audit.record(db.session, "backup_restored", target=Path(path).name[:120], address="cli")
+    db.session.commit()
+    counts = ", ".join(f"{n} {table}" for table, n in result.counts.items())
+    click.echo(f"Restored {path} ({result.backend}); integrity checked; {counts}.")
+    if problem:
+        click.echo(f"Audit chain BROKEN at row {problem.row_id}: {problem.reason}.", err=True)
+        sys.exit(1)
+    click.echo(f"Audit chain intact: {count} rows verified.")
+    if not result.keys_ok:
+        click.echo("The data keys of this instance cannot read the restored case text: copy DATA_KEYS and "
+                   "DATA_KEY_ID from the original instance/config.py.", err=True)
+        sys.exit(1)
+
+
 @click.group("content")
 def content_group():
     """Lesson content: validate it and list it."""
@@ -296,8 +360,8 @@ def translate_update():
     for lang in ("ko", "en"):
         if not (TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po").exists():
             _pybabel("init", "--no-wrap", "-i", str(TRANSLATIONS / "messages.pot"), "-d", str(TRANSLATIONS), "-l", lang)
-    _pybabel("update", "--no-wrap", "--ignore-obsolete", "--no-fuzzy-matching", "-i", str(TRANSLATIONS / "messages.pot"),
-             "-d", str(TRANSLATIONS))
+    _pybabel("update", "--no-wrap", "--ignore-obsolete", "--no-fuzzy-matching",
+             "-i", str(TRANSLATIONS / "messages.pot"), "-d", str(TRANSLATIONS))
     _fill_english()
 
 
@@ -325,5 +389,6 @@ def translate_compile():
 def init_app(app) -> None:
     """Register the portal's commands on the app's CLI group."""
     for command in (init_command, serve_command, seed_demo_command, create_school_command, create_user_command,
-                    audit_group, translate_group, keys_group, tick_command, content_group):
+                    audit_group, translate_group, keys_group, tick_command, content_group, purge_command,
+                    backup_command, restore_command):
         app.cli.add_command(command)

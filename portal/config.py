@@ -48,6 +48,8 @@ class Defaults:
     DATA_KEYS: dict[str, str] = {}  # key id -> base64 AES-256 key; the first listed key encrypts
     DATA_KEY_ID: str | None = None
 
+    MAX_CONTENT_LENGTH = 2 * 1024 * 1024  # forms and roster CSVs only; the portal never takes images
+
     MAIL_SERVER: str | None = None
     MAIL_PORT = 25
     MAIL_USE_STARTTLS = False
@@ -58,6 +60,9 @@ class Defaults:
 
     ACK_DEADLINE_URGENT_HOURS = 1
     ACK_DEADLINE_NORMAL_HOURS = 24
+
+    # Lesson progress of a deactivated student is deleted this many days after deactivation.
+    STUDENT_DATA_RETENTION_DAYS = 365
 
 
 ENV_PREFIX = "PORTAL_"

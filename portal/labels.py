@@ -52,9 +52,43 @@ def label(group: str, code: str | None) -> str:
     return str(GROUPS[group].get(code or "", code or ""))
 
 
+ROSTER_PROBLEMS = {
+    "empty": _l("The file has no students."),
+    "missing_columns": _l("Required columns are missing: %(detail)s"),
+    "too_many": _l("The file has too many lines; split it into smaller files."),
+    "bad_name": _l("The name is missing or too long."),
+    "bad_class": _l("The class is missing or too long."),
+    "bad_number": _l("The number \"%(detail)s\" is not a number from 1 to 99."),
+    "bad_grade": _l("The grade \"%(detail)s\" is not a number."),
+    "bad_role": _l("Only students can be imported; \"%(detail)s\" is not allowed."),
+    "bad_username": _l("The username \"%(detail)s\" may only use letters, digits, '-', '_' and '.'."),
+    "duplicate": _l("The same student appears again; first on line %(detail)s."),
+    "username_taken": _l("The username \"%(detail)s\" belongs to someone who is not a student of this school."),
+}
+ROSTER_CHANGES = {"name": _l("name"), "class": _l("class"), "grade": _l("grade")}
+
+
+def count_text(value: int) -> str:
+    """A count for an aggregate view: 1 to 4 become "fewer than 5"."""
+    from portal.services.stats import suppressed
+
+    return str(_l("fewer than 5")) if suppressed(int(value or 0)) else str(value or 0)
+
+
 def init_app(app: Flask) -> None:
     """Expose label() and friends to templates."""
     from portal.services.notify import describe
+    from portal.services.stats import suppressed
 
-    app.jinja_env.globals.update(label=label, describe_notice=describe,
-                                 audit_action=lambda action: label("audit", action))
+    app.jinja_env.globals.update(
+        label=label, describe_notice=describe, audit_action=lambda action: label("audit", action),
+        category_items=lambda counts: [(label("category", key), counts.get(key, 0)) for key in CATEGORY_LABELS],
+        platform_items=lambda counts: [(label("platform", key), counts.get(key, 0)) for key in PLATFORM_LABELS],
+        roster_problem=lambda problem: str(ROSTER_PROBLEMS[problem.code]) % {"detail": problem.detail},
+    )
+    app.jinja_env.tests["small_count"] = lambda value: suppressed(int(value or 0))
+    app.jinja_env.filters.update(
+        count_text=count_text,
+        roster_change=lambda key: str(ROSTER_CHANGES.get(key, key)),
+        grade_item=lambda item: (str(_l("Grade %(grade)s", grade=item[0])), item[1][0]),
+    )

@@ -12,4 +12,7 @@ ACCOUNT_ERRORS = {
     "username_taken": _l("That username is already in use."),
     "bad_code": _l("School codes use only letters, digits and '-'."),
     "code_taken": _l("That school code is already in use."),
+    "not_allowed": _l("You are not allowed to do that."),
+    "bad_encoding": _l("The file is neither UTF-8 nor CP949 text."),
+    "bad_link": _l("This link has expired or was already used. Ask your school admin for a new one."),
 }

@@ -13,10 +13,11 @@ ROLE_LINKS: dict[str, list[tuple[str, object]]] = {
                 ("classes.index", _l("My classes")), ("lessons.staff_training", _l("Staff training"))],
     "counselor": [("cases.inbox", _l("Case inbox")), ("reports.new", _l("Report an incident")),
                   ("lessons.staff_training", _l("Staff training"))],
-    "school_admin": [("admin.users", _l("Users")), ("admin.classes", _l("Classes")),
+    "school_admin": [("admin.dashboard", _l("School dashboard")), ("admin.users", _l("Users")),
+                     ("admin.classes", _l("Classes")),
                      ("admin.settings", _l("Settings")), ("cases.inbox", _l("Case inbox")),
-                     ("lessons.staff_training", _l("Staff training"))],
-    "district_admin": [("district.schools", _l("Schools"))],
+                     ("classes.index", _l("Lesson progress")), ("lessons.staff_training", _l("Staff training"))],
+    "district_admin": [("district.dashboard", _l("District dashboard")), ("district.schools", _l("Schools"))],
 }
 
 
@@ -42,9 +43,15 @@ def role_links() -> list[tuple[str, object]]:
     return [(e, label) for e, label in ROLE_LINKS.get(current_user.role, []) if e in endpoints]
 
 
+def can_ask_for_help() -> bool:
+    """A signed-in student can ask the school's counselors for help from any help card."""
+    return (current_user.is_authenticated and current_user.role == "student"
+            and "reports.help_request" in current_app.view_functions)
+
+
 def init_app(app: Flask) -> None:
     """Expose the navigation helpers to templates."""
-    app.jinja_env.globals.update(role_links=role_links, role_name=role_name)
+    app.jinja_env.globals.update(role_links=role_links, role_name=role_name, can_ask_for_help=can_ask_for_help)
 
     @app.context_processor
     def _endpoints():

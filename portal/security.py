@@ -39,6 +39,8 @@ def _load_user(token: str) -> User | None:
     user = db.session.get(User, user_id)
     if user is None or user.session_version != version or not user.active:
         return None
+    if user.school is not None and not user.school.is_active:
+        return None
     return user
 
 

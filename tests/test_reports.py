@@ -206,7 +206,8 @@ def test_duties_are_created_with_deadlines(app, client, staff, login):
 
 def test_police_already_told_satisfies_the_duty(app, client, staff, login):
     login(client, staff["teacher"])
-    response = file_report(client, police_told="yes", police_told_at="2026-11-20T09:00", police_report_number="2026-123")
+    response = file_report(client, police_told="yes", police_told_at="2026-11-20T09:00",
+                           police_report_number="2026-123")
     receipt = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "아직 경찰에 신고해야 합니다" not in receipt
     with app.app_context():

@@ -21,10 +21,105 @@ MATRIX: dict[str, dict | str] = {
     "public.language": POST_ONLY,
     "auth.login": {ANON: 200, **{r: 302 for r in ROLES}},
     "auth.logout": POST_ONLY,
+    # Only reachable between a correct password and the second factor: otherwise back to the sign-in page.
+    "auth.two_factor": {ANON: "login", **{r: 302 for r in ROLES}},
+    "auth.enrol": {ANON: "login", **{r: 302 for r in ROLES}},
     "account.index": SIGNED_IN,
     "dashboard.index": SIGNED_IN,
     "static": "static",
+    "lessons.index": OPEN,
+    "lessons.overview": OPEN,
+    "lessons.step": OPEN,
+    "lessons.scenario": OPEN,
+    "lessons.quiz": OPEN,
+    "lessons.print_view": OPEN,
+    "lessons.my_lessons": {ANON: "login", **{r: 404 for r in ROLES}, "student": 200},
+    "lessons.staff_training": {ANON: "login", **{r: 200 for r in ROLES}, "student": 404},
+    "lessons.certificate": {ANON: "login", **{r: 404 for r in ROLES}},  # nobody here has finished a band
+    "classes.index": {ANON: "login", **{r: 404 for r in ROLES}, "teacher": 200, "school_admin": 200},
+    # The example class belongs to another teacher of the same school: its teacher-visitor gets 404.
+    "classes.show": {ANON: "login", **{r: 404 for r in ROLES}, "school_admin": 200},
+    "classes.export": {ANON: "login", **{r: 404 for r in ROLES}, "school_admin": 200},
+    "classes.assign": POST_ONLY,
+    "classes.staff_training": {ANON: "login", **{r: 404 for r in ROLES}, "school_admin": 200},
+    "auth.set_password": OPEN,  # with a valid one-time link
+    "auth.forgot_password": OPEN,
+    # Reports: staff report, students ask for help; a receipt is only for its reporter (the example case's reporter
+    # is someone else).
+    "reports.new": {ANON: "login", **{r: 200 for r in ROLES}, "student": 404, "district_admin": 404},
+    "reports.form": {ANON: "login", **{r: 200 for r in ROLES}, "student": 404, "district_admin": 404},
+    "reports.mine": SIGNED_IN,
+    "reports.help_request": {ANON: "login", **{r: 404 for r in ROLES}, "student": 200},
+    "reports.receipt": {ANON: "login", **{r: 404 for r in ROLES}},
+    # Cases: the example case is assigned to another counselor; the visitor never has need-to-know, except that the
+    # school admin may see who opened it.
+    "cases.inbox": {ANON: "login", **{r: 404 for r in ROLES}, "counselor": 200, "school_admin": 200},
+    "cases.file": {ANON: "login", **{r: 404 for r in ROLES}},
+    "cases.print_report": {ANON: "login", **{r: 404 for r in ROLES}},
+    "cases.access_log": {ANON: "login", **{r: 404 for r in ROLES}, "school_admin": 200},
+    "cases.acknowledge": POST_ONLY,
+    "cases.start": POST_ONLY,
+    "cases.reopen": POST_ONLY,
+    "cases.add_entry": POST_ONLY,
+    "cases.assign": POST_ONLY,
+    "cases.close": POST_ONLY,
+    # School admin pages; the example user and class are at the visitor's school.
+    **{e: {ANON: "login", **{r: 404 for r in ROLES}, "school_admin": 200} for e in (
+        "admin.dashboard", "admin.users", "admin.new_user", "admin.user", "admin.classes", "admin.classroom",
+        "admin.import_roster", "admin.settings")},
+    **{e: POST_ONLY for e in ("admin.change_role", "admin.deactivate", "admin.activate", "admin.make_lead",
+                              "admin.new_link", "admin.reset_two_factor", "admin.apply_roster")},
+    **{e: {ANON: "login", **{r: 404 for r in ROLES}, "district_admin": 200} for e in (
+        "district.dashboard", "district.schools", "district.school")},
+    "district.toggle_school": POST_ONLY,
 }
+
+
+def _example_urls(app, make_user) -> dict[str, str]:
+    """A URL for each route with parameters, pointing at rows made here (the matrix visitor owns none of them)."""
+    from portal.extensions import db
+    from portal.models import Classroom, User
+
+    owner = make_user(role="teacher", username="matrix-class-owner")
+    with app.app_context():
+        classroom = Classroom(school_id=db.session.get(User, owner).school_id, name="matrix-1", teacher_id=owner)
+        db.session.add(classroom)
+        db.session.commit()
+        class_id = classroom.id
+    from portal.services import accounts, cases
+
+    counselor = make_user(role="counselor", username="matrix-case-counselor", lead=True)
+    with app.app_context():
+        reporter = db.session.get(User, owner)
+        case, _ = cases.submit_report(db.session, reporter, cases.ReportData(["creation"], "student"),
+                                      "matrix-token-0000000001")
+        link = accounts.issue_link(db.session, db.session.get(User, counselor), None)
+        db.session.commit()
+        case_id, school_id = case.public_id, reporter.school_id
+    lesson = "a1-pictures-can-change"
+    return {
+        "auth.set_password": f"/set-password/{link}",
+        "reports.receipt": f"/reports/{case_id}/receipt",
+        **{f"cases.{name}": f"/cases/{case_id}{suffix}" for name, suffix in (
+            ("file", ""), ("print_report", "/print"), ("access_log", "/access"), ("acknowledge", "/acknowledge"),
+            ("start", "/start"), ("reopen", "/reopen"), ("add_entry", "/entries"), ("assign", "/assign"),
+            ("close", "/close"))},
+        **{f"admin.{name}": f"/admin/users/{owner}{suffix}" for name, suffix in (
+            ("user", ""), ("change_role", "/role"), ("deactivate", "/deactivate"), ("activate", "/activate"),
+            ("make_lead", "/lead"), ("new_link", "/link"), ("reset_two_factor", "/two-factor-reset"))},
+        "admin.classroom": f"/admin/classes/{class_id}",
+        "district.school": f"/district/schools/{school_id}",
+        "district.toggle_school": f"/district/schools/{school_id}/active",
+        "lessons.overview": f"/lessons/{lesson}",
+        "lessons.step": f"/lessons/{lesson}/step/1",
+        "lessons.scenario": f"/lessons/{lesson}/scenario",
+        "lessons.quiz": f"/lessons/{lesson}/quiz",
+        "lessons.print_view": f"/lessons/{lesson}/print",
+        "lessons.certificate": "/lessons/certificate/A",
+        "classes.show": f"/classes/{class_id}",
+        "classes.export": f"/classes/{class_id}/export.csv",
+        "classes.assign": f"/classes/{class_id}/assign",
+    }
 
 
 def test_every_route_is_in_the_matrix(app):
@@ -40,12 +135,15 @@ def _url_for(app, endpoint):
 @pytest.mark.parametrize("who", [ANON, *ROLES])
 def test_route_role_matrix(app, make_user, login, who):
     client = app.test_client()
+    examples = _example_urls(app, make_user)
     if who != ANON:
         login(client, make_user(role=who))
     for endpoint, expected in MATRIX.items():
         if expected in ("static",):
             continue
         url, methods = _url_for(app, endpoint)
+        url = examples.get(endpoint, url)
+        assert "<" not in url, f"add an example URL for {endpoint} to _example_urls"
         if expected == POST_ONLY:
             assert "GET" not in methods
             assert client.get(url).status_code == 405

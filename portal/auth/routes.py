@@ -49,6 +49,12 @@ def login():
             db.session.commit()
             form.password.errors.append(_("The username or password is not correct."))
             return render_template("auth/login.html", form=form), 200
+        step = second_factor.next_step(user)
+        if step:
+            # The password was right, but nobody is signed in until the second factor is too.
+            audit.record(db.session, "login_password_ok", actor=user, address=client_address())
+            db.session.commit()
+            return redirect(second_factor.begin(user, step, safe_next(form.next.data)))
         audit.record(db.session, "login", actor=user, address=client_address())
         db.session.commit()
         start_session(user)
@@ -72,3 +78,6 @@ def logout():
             session["lang"] = lang
         flash(_("You have signed out."), "success")
     return redirect(url_for("public.home"))
+
+
+from portal.auth import two_factor as second_factor  # noqa: E402  its views join this blueprint

@@ -57,7 +57,8 @@ def _anonymous_etag(*parts: object) -> str | None:
     secret = session.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), "")
     period = int(time.time()) // ETAG_PERIOD_SECONDS
     return service.page_etag(current_app.extensions["portal.lessons.fingerprint"],
-                             (request.endpoint, *parts, locale_code()), secret, period)
+                             (request.full_path, *parts, locale_code(), current_app.config["DEMO_MODE"]), secret,
+                             period)
 
 
 def _conditional(render, *parts: object) -> Response:
@@ -164,11 +165,13 @@ def quiz(slug: str):
     form = quiz_form(text)
     if form.validate_on_submit():
         result = service.score_quiz(text, form.answers())
-        progress = None
+        progress, band_done = None, False
         if current_user.is_authenticated:
             progress = service.record_quiz(db.session, current_user, lesson.slug, result)
+            band_done = current_user.role == Role.STUDENT and service.band_completion(
+                db.session, current_user, lesson.band).complete
         return render_template("lessons/result.html", lesson=lesson, text=text, result=result, progress=progress,
-                               next_lesson=service.next_lesson(lesson))
+                               next_lesson=service.next_lesson(lesson), band_done=band_done)
     return render_template("lessons/quiz.html", lesson=lesson, text=text, form=form)
 
 

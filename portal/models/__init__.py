@@ -1,10 +1,21 @@
 """Typed SQLAlchemy models, one module per area."""
 
-from portal.models.accounts import ROLES, STAFF_ROLES, Classroom, Role, School, User, classroom_students
+from portal.models.accounts import (
+    ROLES,
+    STAFF_ROLES,
+    Classroom,
+    RecoveryCode,
+    Role,
+    School,
+    SetPasswordToken,
+    User,
+    classroom_students,
+)
 from portal.models.audit import AuditEvent, AuditHead
 
 __all__ = [
-    "ROLES", "STAFF_ROLES", "AuditEvent", "AuditHead", "Classroom", "Role", "School", "User", "classroom_students",
+    "ROLES", "STAFF_ROLES", "AuditEvent", "AuditHead", "Classroom", "RecoveryCode", "Role", "School",
+    "SetPasswordToken", "User", "classroom_students",
 ]
 
 from portal.models.cases import (  # noqa: E402
@@ -13,13 +24,15 @@ from portal.models.cases import (  # noqa: E402
     CaseCounter,
     CaseExclusion,
     CaseStatus,
+    CaseTombstone,
     DutyItem,
     Notification,
     ResponseEntry,
 )
 
 __all__ += [
-    "Case", "CaseAssignee", "CaseCounter", "CaseExclusion", "CaseStatus", "DutyItem", "Notification", "ResponseEntry",
+    "Case", "CaseAssignee", "CaseCounter", "CaseExclusion", "CaseStatus", "CaseTombstone", "DutyItem", "Notification",
+    "ResponseEntry",
 ]
 
 from portal.models.lessons import Assignment, LessonProgress  # noqa: E402

@@ -13,7 +13,14 @@ from sqlalchemy import select
 
 from portal.extensions import client_address, db
 from portal.models import Case, Role, User
-from portal.reports.forms import CATEGORY_LABELS, PLATFORM_LABELS, VICTIM_LABELS, YNU_LABELS, HelpRequestForm, ReportForm
+from portal.reports.forms import (
+    CATEGORY_LABELS,
+    PLATFORM_LABELS,
+    VICTIM_LABELS,
+    YNU_LABELS,
+    HelpRequestForm,
+    ReportForm,
+)
 from portal.security import guard_blueprint, roles_required
 from portal.services import audit, cases
 

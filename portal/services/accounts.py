@@ -72,6 +72,8 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     user = find_user(session, username)
     if not check_password(user, password) or user is None or not user.active:
         return None
+    if user.school is not None and not user.school.is_active:
+        return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
@@ -126,3 +128,81 @@ def create_user(
     session.add(user)
     session.flush()
     return user
+
+
+# --- one-time set-password links ------------------------------------------------------------------------------
+
+LINK_LIFETIME_HOURS = 72
+
+
+def _token_hash(raw: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def issue_link(session: Session, user: User, created_by: User | None, purpose: str = "welcome", now=None) -> str:
+    """Make a one-time link token for setting a password; only its hash is stored. Older links stop working."""
+    import secrets
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from portal.models import SetPasswordToken
+
+    now = now or utcnow()
+    session.execute(update(SetPasswordToken).where(SetPasswordToken.user_id == user.id,
+                                                   SetPasswordToken.used_at.is_(None)).values(used_at=now))
+    raw = secrets.token_urlsafe(32)
+    session.add(SetPasswordToken(user_id=user.id, token_hash=_token_hash(raw), purpose=purpose, created_at=now,
+                                 expires_at=now + timedelta(hours=LINK_LIFETIME_HOURS),
+                                 created_by_id=created_by.id if created_by else None))
+    session.flush()
+    return raw
+
+
+def link_user(session: Session, raw: str, now=None) -> User | None:
+    """The user a still-valid link belongs to, or None."""
+    from portal.models import SetPasswordToken
+
+    token = session.scalar(select(SetPasswordToken).where(SetPasswordToken.token_hash == _token_hash(raw)))
+    now = now or utcnow()
+    if token is None or token.used_at is not None or token.expires_at <= now or not token.user.active:
+        return None
+    return token.user
+
+
+def redeem_link(session: Session, raw: str, password: str, min_length: int = 10, now=None) -> User:
+    """Set the password through a link; the link is used up. Raises AccountError("bad_link") or a password code."""
+    from portal.models import SetPasswordToken
+
+    now = now or utcnow()
+    user = link_user(session, raw, now)
+    if user is None:
+        raise AccountError("bad_link")
+    set_password(user, password, min_length)
+    token = session.scalar(select(SetPasswordToken).where(SetPasswordToken.token_hash == _token_hash(raw)))
+    token.used_at = now
+    return user
+
+
+def change_role(user: User, role: str) -> None:
+    """Give a user another role; their sessions end, and a lead who stops being a counselor stops being lead."""
+    if role not in ROLES or role == Role.DISTRICT_ADMIN:
+        raise AccountError("bad_role")
+    if user.role != role:
+        user.role = role
+        if role != Role.COUNSELOR:
+            user.is_lead = False
+        user.end_sessions()
+
+
+def set_active(user: User, active: bool, now=None) -> None:
+    """Deactivate (ending every session at once) or reactivate a user."""
+    if user.active == active:
+        return
+    user.active = active
+    user.deactivated_at = None if active else (now or utcnow())
+    if not active:
+        user.is_lead = False
+        user.end_sessions()

@@ -245,7 +245,8 @@ def render_markdown(text: str) -> Markup:
         link_rel="noopener noreferrer",
     )
     # Wide tables scroll inside their own box on a phone instead of widening the page.
-    html = html.replace("<table>", '<div class="table-scroll"><table>').replace("</table>", "</table></div>")
+    html = html.replace("<table>", '<div class="table-scroll" tabindex="0"><table>')
+    html = html.replace("</table>", "</table></div>")
     return Markup(html)  # noqa: S704  sanitized by nh3 just above
 
 

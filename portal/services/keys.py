@@ -58,6 +58,9 @@ def rotate(app: Flask, session: Session) -> tuple[str, int]:
                 if getattr(row, name) is not None:
                     flag_modified(row, name)
                     count += 1
+            if hasattr(row, "updated_at"):
+                # Re-encryption is not a change: keep updated_at, which starts a closed case's retention clock.
+                flag_modified(row, "updated_at")
     session.flush()
     return key_id, count
 

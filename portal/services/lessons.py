@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.models import Assignment, Classroom, LessonProgress, Role, User, classroom_students
@@ -32,7 +33,7 @@ BAND_AUDIENCES = {
 }
 
 NOT_STARTED, IN_PROGRESS, DONE = "not_started", "in_progress", "done"
-STATUS_LABELS = {NOT_STARTED: _l("Not started"), IN_PROGRESS: _l("In progress"), DONE: _l("Done")}
+STATUS_LABELS = {NOT_STARTED: _l("Not started"), IN_PROGRESS: _l("Started"), DONE: _l("Done")}
 
 CSV_RISKY_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -83,11 +84,6 @@ def next_lesson(lesson: Lesson) -> Lesson | None:
     return later[0] if later else None
 
 
-def stage_count(text: LessonText) -> int:
-    """How many stages the progress bar counts: the steps, the scenario and the quiz."""
-    return len(text.steps) + 2
-
-
 # --- Progress -----------------------------------------------------------------------------------------------
 
 def _progress(session: Session, user: User, slug: str) -> LessonProgress | None:
@@ -98,10 +94,16 @@ def _progress(session: Session, user: User, slug: str) -> LessonProgress | None:
 def record_view(session: Session, user: User, slug: str) -> LessonProgress:
     """Mark a lesson started the first time a signed-in user opens any page of it."""
     progress = _progress(session, user, slug)
-    if progress is None:
-        progress = LessonProgress(user_id=user.id, lesson_slug=slug, started_at=utcnow(), attempts=0)
-        session.add(progress)
-        session.commit()
+    if progress is not None:
+        return progress
+    try:
+        # Two tabs opening the same lesson at once: the second insert loses and reads the first one's row.
+        with session.begin_nested():
+            progress = LessonProgress(user_id=user.id, lesson_slug=slug, started_at=utcnow(), attempts=0)
+            session.add(progress)
+    except IntegrityError:
+        progress = _progress(session, user, slug)
+    session.commit()
     return progress
 
 
@@ -440,20 +442,14 @@ def staff_training(session: Session, school_id: int) -> StaffTraining:
 # --- Conditional GET for anonymous lesson pages --------------------------------------------------------------
 
 def page_fingerprint(app: Flask) -> str:
-    """A hash of what shapes a lesson page besides the request: content, templates, catalogs and demo mode."""
-    digest = hashlib.sha256(lesson_library_version(app).encode())
+    """A hash of what shapes a lesson page besides the request: the content, the templates and the catalogs."""
+    digest = hashlib.sha256(app.extensions["portal.lessons"].version.encode())
     package = Path(__file__).resolve().parent.parent
     translations = Path(app.config["BABEL_TRANSLATION_DIRECTORIES"])
     files = [*package.joinpath("templates").rglob("*.html"), *translations.rglob("*.mo")]
     for path in sorted(files):
         digest.update(path.read_bytes())
-    digest.update(b"demo" if app.config.get("DEMO_MODE") else b"live")
     return digest.hexdigest()[:16]
-
-
-def lesson_library_version(app: Flask) -> str:
-    """The content version parsed at start-up."""
-    return app.extensions["portal.lessons"].version
 
 
 def page_etag(fingerprint: str, parts: Iterable[object], csrf_secret: str, period: int) -> str:

@@ -19,7 +19,7 @@ from portal.models.base import utcnow
 
 log = logging.getLogger("portal.notify")
 
-KINDS = ("new_case", "assigned", "ack_overdue", "duty_overdue", "student_request", "status_changed")
+KINDS = ("new_case", "assigned", "ack_overdue", "duty_overdue", "student_request", "status_changed", "purge_warning")
 
 
 def _subject(kind: str, reference: str, urgent: bool) -> str:
@@ -31,6 +31,8 @@ def _subject(kind: str, reference: str, urgent: bool) -> str:
         "ack_overdue": _("%(urgency)sCase %(ref)s has not been acknowledged in time", urgency=urgency, ref=reference),
         "duty_overdue": _("%(urgency)sA legal duty on case %(ref)s is overdue", urgency=urgency, ref=reference),
         "status_changed": _("The status of case %(ref)s changed", ref=reference),
+        "purge_warning": _("Closed case %(ref)s will be deleted in 30 days under the retention period",
+                           ref=reference),
     }
     return subjects[kind]
 
@@ -57,16 +59,23 @@ def send_mail(user: User, case: Case, kind: str) -> None:
     """Send (or queue in instance/outbox) a mail with the reference, urgency and a link only."""
     config = current_app.config
     with force_locale(user.locale or "ko"):
-        message = EmailMessage()
-        message["Subject"] = _subject(kind, case.reference, case.urgent)
-        message["From"] = config["MAIL_FROM"]
-        message["To"] = user.email
+        subject = _subject(kind, case.reference, case.urgent)
         link = config["PUBLIC_URL"].rstrip("/") + "/cases/" + case.public_id
-        message.set_content("\n\n".join([
-            _subject(kind, case.reference, case.urgent),
+        body = "\n\n".join([
+            subject,
             _("Sign in to the portal to see it: %(link)s", link=link),
             _("For confidentiality this e-mail never contains names or what happened."),
-        ]))
+        ])
+    deliver(user.email, subject, body, config)
+
+
+def deliver(to: str, subject: str, body: str, config) -> None:
+    """Send a plain-text mail through SMTP, or write it to instance/outbox when no server is configured."""
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = config["MAIL_FROM"]
+    message["To"] = to
+    message.set_content(body)
     try:
         if config.get("MAIL_SERVER"):
             with smtplib.SMTP(config["MAIL_SERVER"], int(config["MAIL_PORT"]), timeout=10) as smtp:
@@ -85,5 +94,5 @@ def send_mail(user: User, case: Case, kind: str) -> None:
                 handle.write(message.as_bytes())
             log.info("mail queued")
     except (OSError, smtplib.SMTPException):
-        # The notice in the portal is already saved; a mail failure must not lose the case.
+        # The notice in the portal is already saved; a mail failure must not lose anything.
         log.warning("mail could not be sent")

@@ -9,6 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 import portal.models.base
+import portal.services.crypto
 
 
 # revision identifiers, used by Alembic.

@@ -12,7 +12,6 @@
       var reset = function () {
         speaking = false;
         button.textContent = startLabel;
-        button.setAttribute("aria-pressed", "false");
       };
       button.hidden = false;
       button.addEventListener("click", function () {
@@ -25,7 +24,6 @@
         utterance.onerror = reset;
         speaking = true;
         button.textContent = stopLabel;
-        button.setAttribute("aria-pressed", "true");
         window.speechSynthesis.speak(utterance);
       });
       window.addEventListener("pagehide", function () { window.speechSynthesis.cancel(); });

@@ -1,0 +1,1 @@
+"""What a school admin does every week: accounts, classes, settings, figures."""

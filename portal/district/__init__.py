@@ -1,0 +1,1 @@
+"""District admins: schools, school admins, figures across schools. Never a case, a name in a case, or an answer."""

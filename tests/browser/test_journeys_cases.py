@@ -1,0 +1,133 @@
+"""The teacher reports, the lead counselor handles the case to closure, outsiders are kept out: in a real browser."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import sign_in, sign_out
+
+WORDS = {
+    "ko": {"review": "신고 내용 확인하기", "send": "신고 보내기", "ack": "접수 확인", "add": "기록에 추가",
+           "close": "사안 종결", "print": "사안 보고서 인쇄용", "received": "신고가 접수되었습니다"},
+    "en": {"review": "Review my report", "send": "Send the report", "ack": "Acknowledge", "add": "Add to the log",
+           "close": "Close the case", "print": "Printable case report", "received": "Your report was received"},
+}
+
+
+def file_report(page, base, axe, lang, description):
+    page.goto(base + "/reports/new")
+    axe.check(page, f"report guidance [{lang}]")
+    page.locator("a.button.primary").click()
+    axe.check(page, f"report form [{lang}]")
+    # Submitting nothing shows the errors, summarised at the top and linked to their fields.
+    page.get_by_role("button", name=WORDS[lang]["review"]).click()
+    assert page.locator("#error-summary").is_visible()
+    axe.check(page, f"report form with errors [{lang}]")
+    page.locator("input[name=categories][value=distribution]").check()
+    page.locator("input[name=victim_kind][value=student]").check()
+    page.locator("input[name=platforms][value=telegram]").check()
+    page.locator("textarea[name=links]").fill("t.me/some-channel")
+    page.locator("input[name=urgent][value=yes]").check()
+    page.locator("input[name=police_told][value=no]").check()
+    page.locator("textarea[name=description]").fill(description)
+    page.get_by_role("button", name=WORDS[lang]["review"]).click()
+    axe.check(page, f"report review [{lang}]")
+    assert description in page.content()
+    page.get_by_role("button", name=WORDS[lang]["send"]).click()
+    page.wait_for_url(re.compile(r".*/receipt$"))
+    axe.check(page, f"report receipt [{lang}]")
+    reference = page.locator(".reference").inner_text()
+    assert re.fullmatch(r"HANBIT-\d{4}-\d{4}", reference)
+    return reference
+
+
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_report_to_closure(live_server, open_page, axe, lang):
+    teacher = open_page(lang)
+    sign_in(teacher, live_server, "hanbit-teacher1")
+    reference = file_report(teacher, live_server, axe, lang, f"Browser journey {lang}: a fake image was shared.")
+
+    counselor = open_page(lang)
+    sign_in(counselor, live_server, "hanbit-counselor1")
+    counselor.goto(live_server + "/cases/")
+    axe.check(counselor, f"case inbox [{lang}]")
+    counselor.get_by_role("link", name=reference, exact=True).click()
+    axe.check(counselor, f"case file [{lang}]")
+    case_url = counselor.url
+    counselor.get_by_role("button", name=WORDS[lang]["ack"], exact=True).click()
+    counselor.locator("select[name=kind]").select_option("police_report")
+    counselor.locator("input[name=happened_at]").fill("2026-11-20T10:00")
+    counselor.locator("input[name=agency]").fill("Mapo Police Station")
+    counselor.locator("input[name=report_number]").fill("2026-000123")
+    counselor.get_by_role("button", name=WORDS[lang]["add"]).click()
+    counselor.locator("select[name=kind]").select_option("takedown")
+    counselor.locator("input[name=happened_at]").fill("2026-11-20T11:00")
+    counselor.locator("input[name=link]").fill("t.me/some-channel")
+    counselor.locator("select[name=platform]").select_option("telegram")
+    counselor.locator("select[name=takedown_status]").select_option("requested")
+    counselor.get_by_role("button", name=WORDS[lang]["add"]).click()
+    assert "2026-000123" in counselor.content()
+    counselor.locator("select[name=outcome]").select_option("referred_to_police")
+    counselor.get_by_role("button", name=WORDS[lang]["close"]).click()
+    axe.check(counselor, f"closed case file [{lang}]")
+    counselor.get_by_role("link", name=WORDS[lang]["print"]).click()
+    axe.check(counselor, f"printable case report [{lang}]")
+    assert re.search(r"[0-9a-f]{64}", counselor.content())
+
+    outsider = open_page(lang)
+    sign_in(outsider, live_server, "saesol-counselor1")
+    response = outsider.goto(case_url)
+    assert response.status == 404
+    axe.check(outsider, f"404 for another school [{lang}]")
+
+    teacher.goto(live_server + "/reports/mine")
+    axe.check(teacher, f"my reports [{lang}]")
+    row = teacher.locator("tr", has_text=reference)
+    assert row.count() == 1
+    assert "Mapo" not in teacher.content()
+    sign_out(teacher)
+    axe.assert_clean()
+
+
+def test_report_form_by_keyboard_alone(live_server, open_page):
+    page = open_page("en")
+    sign_in(page, live_server, "hanbit-teacher2")
+    page.goto(live_server + "/reports/new/form")
+    invisible_focus = []
+
+    def tab_to(selector: str, limit: int = 120, back: bool = False):
+        for _ in range(limit):
+            page.keyboard.press("Shift+Tab" if back else "Tab")
+            state = page.evaluate("""sel => {
+                const el = document.activeElement;
+                const style = getComputedStyle(el);
+                return {hit: el.matches(sel), outline: style.outlineStyle, tag: el.tagName + '.' + (el.name || '')};
+            }""", selector)
+            if state["outline"] == "none":
+                invisible_focus.append(state["tag"])
+            if state["hit"]:
+                return
+        raise AssertionError(f"Tab never reached {selector}")
+
+    tab_to("input[name=categories][value=creation]")
+    page.keyboard.press("Space")
+    tab_to("input[name=victim_kind]")
+    page.keyboard.press("ArrowDown")  # arrows move within a radio group and select
+    tab_to("input[name=urgent]")
+    page.keyboard.press("Space")
+    tab_to("input[name=police_told]")
+    page.keyboard.press("Space")
+    tab_to("textarea[name=description]")
+    page.keyboard.type("Typed with the keyboard only.")
+    tab_to("input[name=police_told]", back=True)  # Shift+Tab goes back through the form
+    tab_to("button[value=review]")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "Typed with the keyboard only." in page.content()
+    tab_to("button[value=submit]")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url.endswith("/receipt")
+    assert page.locator(".reference").inner_text().startswith("HANBIT-")
+    assert invisible_focus == [], f"focus was not visible on {invisible_focus}"

@@ -1,0 +1,307 @@
+"""Lessons as students and staff take them: every page in both languages, scenario, quiz, progress, ETags."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import post
+from markupsafe import escape
+from sqlalchemy import func, select
+
+from portal.config import PROJECT_ROOT
+from portal.extensions import db
+from portal.models import Assignment, Classroom, LessonProgress, User
+from portal.services.content import load_content
+
+LIBRARY = load_content(PROJECT_ROOT / "content").library
+A1 = "a1-pictures-can-change"
+B2 = "b2-sexual-deepfakes-are-abuse"
+EN = {"Accept-Language": "en"}
+
+
+def page(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def has(html: str, text: str) -> bool:
+    """Whether content text appears in a page, as Jinja escapes it."""
+    return str(escape(text)) in html
+
+
+def right_answers(slug: str, lang: str = "ko") -> dict[str, str]:
+    quiz = LIBRARY.get(slug).text(lang).quiz
+    return {f"q{i + 1}": str(q.answer) for i, q in enumerate(quiz)}
+
+
+def wrong_answers(slug: str, lang: str = "ko", how_many: int = 1) -> dict[str, str]:
+    answers = right_answers(slug, lang)
+    quiz = LIBRARY.get(slug).text(lang).quiz
+    for i in range(how_many):
+        answers[f"q{i + 1}"] = str((quiz[i].answer + 1) % len(quiz[i].choices))
+    return answers
+
+
+def progress_rows(app, user_id: int) -> list[LessonProgress]:
+    with app.app_context():
+        rows = db.session.scalars(select(LessonProgress).where(LessonProgress.user_id == user_id)).all()
+        db.session.expunge_all()
+        return rows
+
+
+# --- Every lesson, every page, both languages ---------------------------------------------------------------
+
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_every_lesson_renders_in_both_languages(client, lang):
+    headers = {"Accept-Language": lang}
+    index = page(client.get("/lessons", headers=headers))
+    for lesson in LIBRARY.lessons:
+        text = lesson.text(lang)
+        assert has(index, text.title)
+        overview = client.get(f"/lessons/{lesson.slug}", headers=headers)
+        html = page(overview)
+        assert overview.status_code == 200 and f'<html lang="{lang}">' in html
+        assert has(html, text.title) and has(html, text.content_note) and has(html, text.objectives[0])
+        assert lesson.legal_as_of in html  # the legal fact sheet date beside the lesson
+        assert "02-735-8994" in html and "117" in html  # the help card is on every lesson page
+        for number, step in enumerate(text.steps, start=1):
+            html = page(client.get(f"/lessons/{lesson.slug}/step/{number}", headers=headers))
+            assert has(html, step.title) and "<progress" in html
+            assert f'max="{len(text.steps) + 2}" value="{number}"' in html
+        html = page(client.get(f"/lessons/{lesson.slug}/scenario", headers=headers))
+        assert has(html, text.scenario.situation) and "<fieldset" in html and "<legend>" in html
+        html = page(client.get(f"/lessons/{lesson.slug}/quiz", headers=headers))
+        assert all(has(html, q.question) for q in text.quiz)
+        assert html.count("<fieldset") == len(text.quiz)
+        html = page(client.get(f"/lessons/{lesson.slug}/print", headers=headers))
+        assert has(html, text.family_tips[0]) and has(html, text.steps[-1].title)
+        assert not has(html, text.teacher_notes)  # teacher notes only for staff
+
+
+def test_unknown_lesson_and_step_are_404(client):
+    assert client.get("/lessons/z9-nothing").status_code == 404
+    assert client.get(f"/lessons/{A1}/step/0").status_code == 404
+    assert client.get(f"/lessons/{A1}/step/99").status_code == 404
+
+
+def test_lesson_pages_have_no_inline_script_or_style(client):
+    for url in ("/lessons", f"/lessons/{A1}", f"/lessons/{A1}/step/1", f"/lessons/{A1}/quiz", f"/lessons/{A1}/print"):
+        html = page(client.get(url))
+        assert not re.search(r"<script(?![^>]*\bsrc=)", html), url
+        assert " style=" not in html and "<style" not in html, url
+
+
+def test_band_a_offers_read_aloud_as_enhancement(client):
+    html = page(client.get(f"/lessons/{A1}"))
+    button = re.search(r"<button[^>]*data-read-aloud[^>]*>", html).group(0)
+    assert "hidden" in button  # shown by the script only when the browser can speak
+    assert "js/lessons.js" in html
+    assert not re.search(r"<button[^>]*data-read-aloud", page(client.get(f"/lessons/{B2}")))
+
+
+# --- Scenario and quiz --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_scenario_shows_the_feedback_for_the_chosen_choice(client, lang):
+    headers = {"Accept-Language": lang}
+    scenario = LIBRARY.get(A1).text(lang).scenario
+    for index, choice in enumerate(scenario.choices):
+        response = post(client, f"/lessons/{A1}/scenario", {"choice": str(index)}, token_from=f"/lessons/{A1}/scenario",
+                        headers=headers)
+        html = page(response)
+        assert response.status_code == 200 and has(html, choice.feedback)
+        others = [c.feedback for c in scenario.choices if c is not choice]
+        assert not any(has(html, feedback) for feedback in others)
+    good = scenario.choices.index(next(c for c in scenario.choices if c.good))
+    html = page(post(client, f"/lessons/{A1}/scenario", {"choice": str(good)}, token_from=f"/lessons/{A1}/scenario",
+                     headers=EN))
+    assert "A good choice" in html
+
+
+def test_scenario_without_a_choice_asks_for_one(client):
+    html = page(post(client, f"/lessons/{A1}/scenario", {}, token_from=f"/lessons/{A1}/scenario", headers=EN))
+    assert "Choose what you would do." in html and 'class="error-summary"' in html
+
+
+def test_scenario_and_quiz_need_the_csrf_token(client):
+    assert client.post(f"/lessons/{A1}/scenario", data={"choice": "0"}).status_code == 400
+    assert client.post(f"/lessons/{A1}/quiz", data=right_answers(A1)).status_code == 400
+
+
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_all_right_scores_100_with_an_explanation_for_every_choice(client, lang):
+    quiz = LIBRARY.get(B2).text(lang).quiz
+    html = page(post(client, f"/lessons/{B2}/quiz", right_answers(B2, lang), token_from=f"/lessons/{B2}/quiz",
+                     headers={"Accept-Language": lang}))
+    assert "100%" in html
+    for question in quiz:
+        assert has(html, question.question)
+        for choice in question.choices:
+            assert has(html, choice.explanation)
+    if lang == "en":
+        assert html.count("Your answer was right.") == len(quiz)
+        assert "Your answer was not right." not in html
+
+
+def test_some_wrong_answers_lower_the_score_and_are_marked_in_words(client):
+    quiz = LIBRARY.get(B2).text("en").quiz
+    html = page(post(client, f"/lessons/{B2}/quiz", wrong_answers(B2, "en", 2), token_from=f"/lessons/{B2}/quiz",
+                     headers=EN))
+    right = len(quiz) - 2
+    assert f"{round(100 * right / len(quiz))}%" in html
+    assert f"{right} of {len(quiz)} answers were right." in html
+    assert html.count("Your answer was not right.") == 2
+    assert html.count("Right answer") == len(quiz) and html.count(">Your answer<") == len(quiz)
+
+
+def test_quiz_with_a_question_left_out_is_shown_again(client):
+    answers = right_answers(A1)
+    answers.pop("q2")
+    html = page(post(client, f"/lessons/{A1}/quiz", answers, token_from=f"/lessons/{A1}/quiz", headers=EN))
+    assert "Choose an answer to this question." in html and "100%" not in html
+    assert 'href="#q2"' in html  # the error summary links to the question
+
+
+def test_an_impossible_answer_is_refused(client):
+    answers = right_answers(A1)
+    answers["q1"] = "9"
+    html = page(post(client, f"/lessons/{A1}/quiz", answers, token_from=f"/lessons/{A1}/quiz", headers=EN))
+    assert "Your score" not in html and 'class="error-summary"' in html
+
+
+def test_anonymous_visits_save_nothing(app, client):
+    client.get(f"/lessons/{A1}")
+    post(client, f"/lessons/{A1}/quiz", right_answers(A1), token_from=f"/lessons/{A1}/quiz")
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(LessonProgress)) == 0
+
+
+# --- Progress of a signed-in student ------------------------------------------------------------------------
+
+def test_signed_in_progress_is_saved_and_shown(app, client, make_user, login):
+    student = make_user(role="student")
+    login(client, student)
+    client.get(f"/lessons/{A1}")
+    [row] = progress_rows(app, student)
+    assert row.lesson_slug == A1 and row.started_at and row.completed_at is None and row.attempts == 0
+    post(client, f"/lessons/{A1}/scenario", {"choice": "1"}, token_from=f"/lessons/{A1}/scenario")
+    post(client, f"/lessons/{A1}/quiz", right_answers(A1), token_from=f"/lessons/{A1}/quiz")
+    html = page(post(client, f"/lessons/{A1}/quiz", wrong_answers(A1, how_many=2), token_from=f"/lessons/{A1}/quiz",
+                     headers=EN))
+    assert "Saved. Your best score for this lesson is 100% after 2 attempt(s)." in html
+    [row] = progress_rows(app, student)
+    assert row.completed_at and row.attempts == 2 and row.best_score == 100 and row.last_score == 50
+    assert row.scenario_choice == 1
+    overview = page(client.get(f"/lessons/{A1}", headers=EN))
+    assert "Best score 100%, 2 attempt(s)." in overview
+    assert "best score 100%" in page(client.get("/lessons", headers=EN))
+
+
+def test_signed_in_pages_get_no_etag_and_are_not_stored(app, client, make_user, login):
+    login(client, make_user(role="student"))
+    response = client.get(f"/lessons/{A1}")
+    assert "ETag" not in response.headers and response.headers["Cache-Control"] == "no-store"
+
+
+def _assign(app, student_id: int, slug: str, due: str, class_name: str = "1-1") -> None:
+    from datetime import date
+
+    with app.app_context():
+        student = db.session.get(User, student_id)
+        classroom = Classroom(school_id=student.school_id, name=class_name)
+        classroom.students.append(student)
+        db.session.add(classroom)
+        db.session.flush()
+        db.session.add(Assignment(classroom_id=classroom.id, lesson_slug=slug, due_on=date.fromisoformat(due)))
+        db.session.commit()
+
+
+def test_my_lessons_lists_the_class_assignments_with_due_dates_and_status(app, client, make_user, login):
+    student = make_user(role="student")
+    other = make_user(role="student")
+    _assign(app, student, A1, "2099-03-01")
+    _assign(app, student, B2, "2000-01-01", class_name="club")
+    _assign(app, other, "c1-ai-ethics", "2099-01-01", class_name="1-2")
+    login(client, student)
+    post(client, f"/lessons/{A1}/quiz", right_answers(A1), token_from=f"/lessons/{A1}/quiz")
+    html = page(client.get("/lessons/mine", headers=EN))
+    titles = [LIBRARY.get(slug).text("en").title for slug in (A1, B2, "c1-ai-ethics")]
+    assert has(html, titles[0]) and has(html, titles[1]) and not has(html, titles[2])
+    assert 'datetime="2099-03-01"' in html and 'datetime="2000-01-01"' in html
+    assert "Done" in html and "best score 100%" in html and "Not started" in html
+    assert "Past the due date" in html  # B2 is overdue and not done
+    assert html.index(escape(titles[1])) < html.index(escape(titles[0]))  # soonest due first
+
+
+def test_my_lessons_without_assignments(client, make_user, login):
+    login(client, make_user(role="student"))
+    assert "No lessons have been given to your class yet." in page(client.get("/lessons/mine", headers=EN))
+
+
+def test_certificate_only_after_every_lesson_of_the_band(app, client, make_user, login):
+    student = make_user(role="student", display_name="김민서")
+    login(client, student)
+    band_a = LIBRARY.band("A")
+    for lesson in band_a[:-1]:
+        post(client, f"/lessons/{lesson.slug}/quiz", right_answers(lesson.slug),
+             token_from=f"/lessons/{lesson.slug}/quiz")
+    assert client.get("/lessons/certificate/A").status_code == 404
+    last = band_a[-1].slug
+    result = page(post(client, f"/lessons/{last}/quiz", wrong_answers(last), token_from=f"/lessons/{last}/quiz",
+                       headers=EN))
+    assert "You have finished every lesson of Band A." in result and "/lessons/certificate/A" in result
+    response = client.get("/lessons/certificate/A", headers=EN)
+    html = page(response)
+    assert response.status_code == 200 and "김민서" in html and "Certificate of completion" in html
+    assert all(has(html, lesson.text("en").title) for lesson in band_a)
+    assert client.get("/lessons/certificate/B").status_code == 404
+    assert client.get("/lessons/certificate/X").status_code == 404
+    assert "/lessons/certificate/A" in page(client.get("/lessons/mine"))
+
+
+def test_staff_training_shows_band_d_with_the_users_completion(client, make_user, login):
+    login(client, make_user(role="counselor"))
+    d1 = LIBRARY.band("D")[0]
+    post(client, f"/lessons/{d1.slug}/quiz", right_answers(d1.slug), token_from=f"/lessons/{d1.slug}/quiz")
+    html = page(client.get("/lessons/staff-training", headers=EN))
+    assert all(has(html, lesson.text("en").title) for lesson in LIBRARY.band("D"))
+    assert "1 of 4 modules done" in html and "Art. 35" in html
+
+
+def test_print_view_has_teacher_notes_for_staff(client, make_user, login):
+    login(client, make_user(role="teacher"))
+    text = LIBRARY.get(A1).text("ko")
+    html = page(client.get(f"/lessons/{A1}/print"))
+    assert has(html, text.teacher_notes) and has(html, text.family_tips[-1])
+    assert has(html, text.quiz[0].choices[text.quiz[0].answer].explanation)  # the answer key
+
+
+# --- Conditional GET ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", [f"/lessons/{A1}", f"/lessons/{A1}/step/2", f"/lessons/{A1}/print", "/lessons"])
+def test_anonymous_lesson_pages_answer_304_to_their_etag(app, client, path):
+    first = client.get(path)
+    etag = first.headers["ETag"]
+    assert first.status_code == 200 and "private" in first.headers["Cache-Control"]
+    assert "Cookie" in first.headers["Vary"] and "Accept-Language" in first.headers["Vary"]
+    again = client.get(path, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.get_data() == b"" and again.headers["ETag"] == etag
+    assert client.get(path, headers={"If-None-Match": '"something-else"'}).status_code == 200
+    english = client.get(path, headers={"If-None-Match": etag, **EN})
+    assert english.status_code == 200 and english.headers["ETag"] != etag
+    # Another browser session holds another CSRF secret: it never revalidates to this copy.
+    assert app.test_client().get(path, headers={"If-None-Match": etag}).status_code == 200
+
+
+def test_the_cached_page_still_has_a_working_language_switch(client):
+    path = f"/lessons/{A1}"
+    html = page(client.get(path))
+    assert client.get(path, headers={"If-None-Match": client.get(path).headers["ETag"]}).status_code == 304
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+    response = client.post("/language", data={"csrf_token": token, "lang": "en", "next": path})
+    assert response.status_code == 302
+
+
+def test_forms_pages_get_no_etag(client):
+    assert "ETag" not in client.get(f"/lessons/{A1}/quiz").headers
+    assert "ETag" not in client.get(f"/lessons/{A1}/scenario").headers
