@@ -59,8 +59,9 @@ def school(make_user, make_class):
 
 
 def assign(client, class_id: int, slug: str = A1, due: str = SOON, token_from: str | None = None):
+    # The browser sends the same language with the POST as with the page that shows its message.
     return post(client, f"/classes/{class_id}/assign", {"lesson": slug, "due_on": due},
-                token_from=token_from or f"/classes/{class_id}")
+                token_from=token_from or f"/classes/{class_id}", headers=EN)
 
 
 def test_a_teacher_sees_only_their_own_classes(client, login, school):
