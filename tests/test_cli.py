@@ -168,3 +168,33 @@ def test_translate_commands(tmp_path, monkeypatch):
     assert result.returncode == 0
     for sub in ("extract", "update", "compile"):
         assert sub in result.stdout
+
+
+def test_keys_rotate_command_reencrypts_and_keeps_the_old_key(app, database_url, tmp_path):
+    from portal.models import User
+    from portal.services import cases
+
+    instance = tmp_path / "instance"
+    keys = app.config['DATA_KEYS']
+    (instance / "config.py").write_text(f"SECRET_KEY = 'x'\nDATA_KEY_ID = 't1'\nDATA_KEYS = {keys!r}\n")
+    with app.app_context():
+        school = School(code="hanbit", name_ko="한빛", name_en="Hanbit")
+        db.session.add(school)
+        db.session.flush()
+        teacher = User(username="t-rot", role="teacher", school_id=school.id, display_name="T")
+        db.session.add(teacher)
+        db.session.flush()
+        cases.submit_report(db.session, teacher, cases.ReportData(["other"], "unknown", description="rotate me"),
+                            "rotate-token-000000001")
+        db.session.commit()
+    result = run_portal(["keys", "rotate"], instance, database_url)
+    assert result.returncode == 0, result.stderr
+    assert "0 values under older keys" in result.stdout
+    text = (instance / "config.py").read_text()
+    assert "'t1'" in text and "DATA_KEY_ID = 't1'" not in text
+
+
+def test_tick_command_runs_the_checks(app, database_url, tmp_path):
+    result = run_portal(["tick"], tmp_path / "instance", database_url)
+    assert result.returncode == 0, result.stderr
+    assert "escalate: 0" in result.stdout
