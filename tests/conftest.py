@@ -282,9 +282,10 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def axe():
-    from browserkit import Auditor
+    """axe-core plus the checks axe-core cannot make (tests/browser/a11ykit.py)."""
+    from a11ykit import PageAuditor
 
-    auditor = Auditor()
+    auditor = PageAuditor()
     yield auditor
     auditor.assert_clean()
 

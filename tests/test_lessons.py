@@ -159,7 +159,7 @@ def test_quiz_with_a_question_left_out_is_shown_again(client):
     answers.pop("q2")
     html = page(post(client, f"/lessons/{A1}/quiz", answers, token_from=f"/lessons/{A1}/quiz", headers=EN))
     assert "Choose an answer to this question." in html and "100%" not in html
-    assert 'href="#q2"' in html  # the error summary links to the question
+    assert 'href="#q2-0"' in html  # the error summary links to the question's first choice
 
 
 def test_an_impossible_answer_is_refused(client):

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from portal.cases.forms import AssignForm, CloseForm, EntryForm
 from portal.extensions import client_address, db
 from portal.forms import EmptyForm
+from portal.i18n import lang_attrs
 from portal.labels import CATEGORY_LABELS, ENTRY_LABELS
 from portal.models import AuditEvent, Notification, Role, User
 from portal.models.base import utcnow
@@ -104,7 +105,7 @@ def _file_context(case, entry_form=None, close_form=None, assign_form=None):
     excluded = {x.user_id for x in case.exclusions}
     counselors = db.session.scalars(select(User).where(User.school_id == case.school_id, User.role == Role.COUNSELOR,
                                                        User.active.is_(True))).all()
-    assign_form.counselor.choices = [(u.id, u.display_name) for u in counselors
+    assign_form.counselor.choices = [(u.id, u.display_name, lang_attrs(u.display_name)) for u in counselors
                                      if u.id not in assigned and u.id not in excluded]
     now = utcnow()
     rules = {r.id: r for r in duties.rules(case.school.jurisdiction)}

@@ -16,6 +16,8 @@ from flask import Flask, current_app
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from portal.i18n import mark_korean
+
 
 @dataclass(frozen=True)
 class HelpLine:
@@ -238,8 +240,9 @@ def _link_allowed(href: str, allowed: frozenset[str]) -> bool:
     return href.rstrip("/") in {url.rstrip("/") for url in allowed}
 
 
-def render_markdown(text: str) -> Markup:
-    """Markdown to sanitized HTML: CommonMark and tables, no raw HTML, https links only."""
+def render_markdown(text: str, language: str = "ko") -> Markup:
+    """Markdown to sanitized HTML: CommonMark and tables, no raw HTML, https links only. Korean words in a lesson
+    in another language (a law's or an agency's Korean name) are marked lang="ko" for screen readers."""
     html = nh3.clean(
         _MARKDOWN.render(text), tags=_ALLOWED_TAGS, attributes=_ALLOWED_ATTRIBUTES, url_schemes={"https"},
         link_rel="noopener noreferrer",
@@ -247,6 +250,7 @@ def render_markdown(text: str) -> Markup:
     # Wide tables scroll inside their own box on a phone instead of widening the page.
     html = html.replace("<table>", '<div class="table-scroll" tabindex="0"><table>')
     html = html.replace("</table>", "</table></div>")
+    html = mark_korean(html, language)
     return Markup(html)  # noqa: S704  sanitized by nh3 just above
 
 
@@ -385,7 +389,8 @@ class _FileReader:
             text = "\n".join(lines).strip()
             if not text:
                 self.problem(f"{where} ({title!r}) is empty")
-            steps.append(Step(self.expand_help(title, where), render_markdown(self.expand_help(text, where))))
+            html = render_markdown(self.expand_help(text, where), self.language)
+            steps.append(Step(self.expand_help(title, where), html))
         self.texts.append(body)
         return tuple(steps)
 

@@ -5,6 +5,12 @@ from __future__ import annotations
 DEMO_PASSWORD = "browser-demo-passphrase"
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
 
+def follow(locator, **kwargs) -> None:
+    """Click a link or a submit button and wait until the page it leads to has loaded."""
+    with locator.page.expect_navigation():
+        locator.click(**kwargs)
+
+
 class Auditor:
     """Runs axe-core on pages and collects what it found, so a test can report every page at once."""
 
@@ -30,10 +36,12 @@ def sign_in(page, base: str, username: str, password: str = DEMO_PASSWORD) -> No
     page.goto(base + "/login")
     page.locator("input[name=username]").fill(username)
     page.locator("input[name=password]").fill(password)
-    page.locator("form.stack [type=submit]").click()
-    page.wait_for_load_state()
+    # click() does not wait for the page it loads: without expect_navigation the next step could still see
+    # the sign-in form, or cancel the sign-in by navigating away before its cookie arrives.
+    with page.expect_navigation():
+        page.locator("form.stack [type=submit]").click()
 
 
 def sign_out(page) -> None:
-    page.locator("form[action$='/logout'] button").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.locator("form[action$='/logout'] button").click()

@@ -1,0 +1,178 @@
+"""Screenshots of the portal's main screens, in Korean and in English, for the README. Not a test.
+
+    .venv/bin/python docs/screenshots.py [--out docs/screenshots]
+
+Starts `portal serve --demo` the way the browser tests do (a fresh instance folder in a temporary directory, a free
+loopback port, a demo password of its own), drives Debian's Chromium (/usr/bin/chromium, apt-get install chromium
+fonts-nanum) with Playwright and saves one viewport-sized PNG (1280x900) per screen and language:
+lesson, quiz-result, report-form, receipt, inbox and case-file, e.g. docs/screenshots/lesson-ko.png.
+Everything shown is the made-up demo school; the demo banner says so on every picture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import frontmatter
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+VIEWPORT = {"width": 1280, "height": 900}
+LESSON = "b1-how-deepfakes-fool-us"
+SCHOOL_TIME = ZoneInfo("Asia/Seoul")  # the demo schools' time zone: log entries are entered in it
+DESCRIPTION = {
+    "ko": "(데모) 같은 반 학생의 얼굴을 합성한 사진이 단체 대화방에 올라왔다는 이야기를 학생에게서 들었습니다.",
+    "en": "(Demo) A student told me that a faked picture of a classmate's face was posted in a group chat.",
+}
+NOTE = {"ko": "(데모) 피해 학생 보호자와 통화하고 상담 일정을 잡았습니다.",
+        "en": "(Demo) Called the affected student's guardian and set a time to talk."}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def demo_portal():
+    """`portal serve --demo` on a free loopback port with a fresh instance; yields (base URL, demo password)."""
+    password = secrets.token_urlsafe(16)
+    with tempfile.TemporaryDirectory(prefix="portal-screenshots-") as instance:
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if k != "PORTAL_DATABASE_URL"}
+        env.update(PORTAL_INSTANCE_PATH=instance, PORTAL_DEMO_PASSWORD=password)
+        log_path = Path(instance) / "server.log"
+        with log_path.open("w") as log:
+            command = [sys.executable, "-c", "from portal.cli import main; main()", "serve", "--demo", "--port",
+                       str(port), "--no-background"]
+            proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - fixed program, no shell
+            base = f"http://127.0.0.1:{port}"
+            try:
+                for _ in range(300):
+                    try:
+                        urllib.request.urlopen(base + "/healthz", timeout=1)  # noqa: S310  our own loopback server
+                        break
+                    except OSError:
+                        if proc.poll() is not None:
+                            raise RuntimeError(log_path.read_text()) from None
+                        time.sleep(0.1)
+                else:
+                    raise RuntimeError("the portal did not start:\n" + log_path.read_text())
+                yield base, password
+            finally:
+                proc.terminate()
+                proc.wait(10)
+
+
+def follow(locator) -> None:
+    """Click a link or a submit button and wait until the page it leads to has loaded."""
+    with locator.page.expect_navigation():
+        locator.click()
+
+
+def sign_in(page, base: str, username: str, password: str) -> None:
+    page.goto(base + "/login")
+    page.locator("input[name=username]").fill(username)
+    page.locator("input[name=password]").fill(password)
+    follow(page.locator("form.stack [type=submit]"))
+
+
+def shoot(page, out: Path, name: str, lang: str) -> None:
+    page.wait_for_load_state("networkidle")
+    page.evaluate("window.scrollTo(0, 0)")
+    path = out / f"{name}-{lang}.png"
+    page.screenshot(path=str(path), full_page=False, animations="disabled", caret="hide")
+    print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}  {path.stat().st_size // 1024} KB")
+
+
+def screens(browser, base: str, password: str, lang: str, out: Path) -> None:
+    locale = "ko-KR" if lang == "ko" else "en-US"
+
+    # A visitor without an account: a lesson part with its progress bar, then the quiz and its result.
+    visitor = browser.new_context(locale=locale, viewport=VIEWPORT)
+    page = visitor.new_page()
+    page.goto(f"{base}/lessons/{LESSON}/step/1")
+    shoot(page, out, "lesson", lang)
+    page.goto(f"{base}/lessons/{LESSON}/quiz")
+    # Every answer right but the last, so that the result shows both kinds of explanation.
+    key = [question["answer"] for question in frontmatter.load(ROOT / "content" / "lessons" / LESSON / "en.md")["quiz"]]
+    for number, group in enumerate(page.locator("form.quiz fieldset.choice-group").all()):
+        choice = key[number] if number < len(key) - 1 else (key[number] + 1) % group.locator("input").count()
+        group.locator("input[type=radio]").nth(choice).check()
+    follow(page.locator("form.quiz [type=submit]"))
+    page.wait_for_load_state()
+    shoot(page, out, "quiz-result", lang)
+    visitor.close()
+
+    # A teacher reports an incident: the form, then the receipt.
+    teacher = browser.new_context(locale=locale, viewport=VIEWPORT)
+    page = teacher.new_page()
+    sign_in(page, base, "hanbit-teacher1", password)
+    page.goto(f"{base}/reports/new/form")
+    shoot(page, out, "report-form", lang)
+    page.locator("input[name=categories][value=distribution]").check()
+    page.locator("input[name=victim_kind][value=student]").check()
+    page.locator("input[name=platforms][value=telegram]").check()
+    page.locator("input[name=urgent][value=yes]").check()
+    page.locator("input[name=police_told][value=no]").check()
+    page.locator("textarea[name=description]").fill(DESCRIPTION[lang])
+    follow(page.locator("button[value=review]"))
+    follow(page.locator("button[value=submit]"))
+    page.wait_for_url(re.compile(r".*/receipt$"))
+    reference = page.locator(".reference").inner_text()
+    shoot(page, out, "receipt", lang)
+    teacher.close()
+
+    # The lead counselor: the inbox, then the case file after acknowledging it and logging a call.
+    counselor = browser.new_context(locale=locale, viewport=VIEWPORT)
+    page = counselor.new_page()
+    sign_in(page, base, "hanbit-counselor1", password)
+    page.goto(f"{base}/cases/")
+    shoot(page, out, "inbox", lang)
+    follow(page.get_by_role("link", name=reference, exact=True))
+    follow(page.locator("form[action$='/acknowledge'] button"))
+    page.wait_for_load_state()
+    page.locator("select[name=kind]").select_option("guardian_contact")
+    page.locator("input[name=happened_at]").fill(dt.datetime.now(SCHOOL_TIME).strftime("%Y-%m-%dT%H:%M"))
+    page.locator("textarea[name=text]").fill(NOTE[lang])
+    follow(page.locator("form[action$='/entries'] [type=submit]"))
+    page.wait_for_load_state()
+    page.goto(page.url.split("#")[0])
+    shoot(page, out, "case-file", lang)
+    counselor.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots", help="where the PNG files go")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with demo_portal() as (base, password), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for lang in ("ko", "en"):
+                screens(browser, base, password, lang, args.out)
+        finally:
+            browser.close()
+
+
+if __name__ == "__main__":
+    main()
