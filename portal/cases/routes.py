@@ -97,7 +97,10 @@ def _school_without_counselor() -> bool:
 
 
 def _file_context(case, entry_form=None, close_form=None, assign_form=None):
-    entry_form = entry_form or EntryForm(happened_at=None)
+    if entry_form is None:
+        # Most entries are logged right after the fact: the time defaults to now, in the school's time zone.
+        local_now = utcnow().astimezone(ZoneInfo(case.school.timezone)).replace(tzinfo=None, second=0, microsecond=0)
+        entry_form = EntryForm(happened_at=local_now)
     entry_form.corrects.choices = [("", "—")] + [(str(e.id), f"#{e.id} {ENTRY_LABELS.get(e.kind, e.kind)}")
                                                  for e in case.entries]
     assign_form = assign_form or AssignForm()

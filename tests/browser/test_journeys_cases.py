@@ -131,3 +131,55 @@ def test_report_form_by_keyboard_alone(live_server, open_page):
     assert page.url.endswith("/receipt")
     assert page.locator(".reference").inner_text().startswith("HANBIT-")
     assert invisible_focus == [], f"focus was not visible on {invisible_focus}"
+
+
+def test_case_file_by_keyboard_alone(live_server, open_page):
+    teacher = open_page("ko")
+    sign_in(teacher, live_server, "hanbit-teacher3")
+    teacher.goto(live_server + "/reports/new/form")
+    teacher.locator("input[name=categories][value=threat]").check()
+    teacher.locator("input[name=victim_kind][value=unknown]").check()
+    teacher.locator("input[name=urgent][value=no]").check()
+    teacher.locator("input[name=police_told][value=yes]").check()
+    teacher.locator("textarea[name=description]").fill("Keyboard case journey.")
+    with teacher.expect_navigation():
+        teacher.locator("button[value=review]").click()
+    with teacher.expect_navigation():
+        teacher.locator("button[value=submit]").click()
+    reference = teacher.locator(".reference").inner_text()
+
+    page = open_page("en")
+    sign_in(page, live_server, "hanbit-counselor2")
+    page.goto(live_server + "/cases/?status=all")
+
+    def tab_to(selector: str, limit: int = 150):
+        for _ in range(limit):
+            page.keyboard.press("Tab")
+            state = page.evaluate("""sel => ({hit: document.activeElement.matches(sel),
+                outline: getComputedStyle(document.activeElement).outlineStyle})""", selector)
+            assert state["outline"] != "none", "focus must always be visible"
+            if state["hit"]:
+                return
+        raise AssertionError(f"Tab never reached {selector}")
+
+    href = page.get_by_role("link", name=reference, exact=True).get_attribute("href")
+    tab_to(f"a[href='{href}']")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    tab_to("form[action$='/acknowledge'] button")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    tab_to("summary")  # the content note opens with the keyboard too
+    page.keyboard.press("Enter")
+    assert page.locator("details.content-note").get_attribute("open") is not None
+    tab_to("textarea[name=text]")
+    page.keyboard.type("Met the student with the homeroom teacher.")
+    tab_to("form[action$='/entries'] [type=submit]")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "Met the student with the homeroom teacher." in page.content()
+    tab_to("select[name=outcome]")
+    tab_to("form[action$='/close'] [type=submit]")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "Closed" in page.locator("p.lead").inner_text()
