@@ -62,13 +62,14 @@ class Case(db.Model):
     police_told: Mapped[bool] = mapped_column(Boolean, default=False)
     police_told_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Encrypted: anything that names a person or describes what happened.
-    victim_names: Mapped[str | None] = mapped_column(EncryptedText)
-    suspects: Mapped[str | None] = mapped_column(EncryptedText)
-    links: Mapped[str | None] = mapped_column(EncryptedText)
-    how_learned: Mapped[str | None] = mapped_column(EncryptedText)
-    police_report_number: Mapped[str | None] = mapped_column(EncryptedText)
-    description: Mapped[str | None] = mapped_column(EncryptedText)
+    # Encrypted: anything that names a person or describes what happened. Deferred, so lists, dashboards and the
+    # periodic checks never load or decrypt it; the case file loads the group in one query when it is read.
+    victim_names: Mapped[str | None] = mapped_column(EncryptedText, deferred=True, deferred_group="text")
+    suspects: Mapped[str | None] = mapped_column(EncryptedText, deferred=True, deferred_group="text")
+    links: Mapped[str | None] = mapped_column(EncryptedText, deferred=True, deferred_group="text")
+    how_learned: Mapped[str | None] = mapped_column(EncryptedText, deferred=True, deferred_group="text")
+    police_report_number: Mapped[str | None] = mapped_column(EncryptedText, deferred=True, deferred_group="text")
+    description: Mapped[str | None] = mapped_column(EncryptedText, deferred=True, deferred_group="text")
     status: Mapped[str] = mapped_column(String(16), default=CaseStatus.NEW)
     outcome: Mapped[str | None] = mapped_column(String(32))
     reporter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -10,7 +10,7 @@ from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from portal.models import (
     Case,
@@ -306,7 +306,7 @@ def inbox(session: Session, user: User, *, status: str | None = None, category: 
           mine: bool = False, now: datetime | None = None) -> list[Case]:
     """Cases this user may see: urgent and overdue first, then by deadline."""
     now = now or utcnow()
-    query = select(Case).where(visible_cases_clause(user))
+    query = select(Case).where(visible_cases_clause(user)).options(selectinload(Case.duties))
     if status == "open":
         query = query.where(Case.status != CaseStatus.CLOSED)
     elif status:
@@ -342,7 +342,8 @@ def _escalation_targets(session: Session, case: Case) -> list[User]:
 def escalate(session: Session, app: Flask, now: datetime) -> int:
     """Notify the lead and the school admin, once per item, about late acknowledgements and overdue duties."""
     done = 0
-    for case in session.scalars(select(Case).where(Case.status != CaseStatus.CLOSED)):
+    open_cases = select(Case).where(Case.status != CaseStatus.CLOSED).options(selectinload(Case.duties))
+    for case in session.scalars(open_cases):
         if case.status == CaseStatus.NEW and case.ack_escalated_at is None and ack_deadline(case) <= now:
             notify.notify(session, _escalation_targets(session, case), case, "ack_overdue")
             case.ack_escalated_at = now

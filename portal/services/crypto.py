@@ -14,7 +14,7 @@ PREFIX = "v1"
 _AAD = b"school-deepfake-portal"
 
 
-class KeyError_(Exception):
+class MissingDataKey(Exception):
     """A value was encrypted with a key that is not configured."""
 
 
@@ -41,7 +41,7 @@ def decrypt(token: str) -> str:
     prefix, key_id, nonce, sealed = token.split(":", 3)
     _, keys = _keys()
     if prefix != PREFIX or key_id not in keys:
-        raise KeyError_(f"no key {key_id!r} configured")
+        raise MissingDataKey(f"no key {key_id!r} configured")
     decode = base64.urlsafe_b64decode
     return AESGCM(keys[key_id]).decrypt(decode(nonce), decode(sealed), _AAD).decode("utf-8")
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from portal.models import Case, CaseStatus, Classroom, Role, School, User, classroom_students
 from portal.models.base import utcnow
@@ -64,7 +64,8 @@ def school_figures(session: Session, school: School, now: datetime | None = None
     """The dashboard figures of one school."""
     now = now or utcnow()
     figures = Figures(by_month=dict.fromkeys(_months(now), 0))
-    all_cases = session.scalars(select(Case).where(Case.school_id == school.id)).all()
+    all_cases = session.scalars(select(Case).where(Case.school_id == school.id)
+                                .options(selectinload(Case.duties))).all()
     categories, platforms = Counter(), Counter()
     for case in all_cases:
         month = f"{case.created_at.year:04d}-{case.created_at.month:02d}"
