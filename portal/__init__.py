@@ -31,11 +31,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
         configure_engine(db.engine)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
+    errors.init_app(app)  # first: its Host check must run before any other before_request hook
     csrf.init_app(app)
     limiter.init_app(app)
     i18n.init_app(app, babel)
     security.init_app(app, login_manager)
-    errors.init_app(app)
     navigation.init_app(app)
     labels.init_app(app)
 
@@ -84,3 +84,15 @@ def _finalize_config(app: Flask) -> None:
     else:
         cfg["SESSION_COOKIE_NAME"] = "portal"
     cfg["RATELIMIT_STORAGE_URI"] = cfg.get("RATELIMIT_STORAGE_URI") or "memory://"
+    if cfg.get("TRUSTED_HOSTS") is None:
+        cfg["TRUSTED_HOSTS"] = trusted_hosts(cfg["PUBLIC_URL"])
+
+
+def trusted_hosts(public_url: str) -> list[str]:
+    """The Host header values the portal answers to: its public host and loopback names.
+
+    Any other Host gets 400 (Flask's TRUSTED_HOSTS), so nothing built from a forged Host header reaches a page.
+    """
+    from portal.urls import public_host
+
+    return sorted({public_host(public_url), "localhost", "127.0.0.1", "::1"} - {""})

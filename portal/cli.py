@@ -67,6 +67,7 @@ def serve_command(host, port, threads, demo, no_background):
     demo = demo or app.config["DEMO_MODE"]
     if demo and not _is_loopback(host):
         raise click.UsageError("Demo mode only listens on a loopback address such as 127.0.0.1.")
+    _serve_public_url(app, host, port)
     upgrade_database()
     if demo:
         app.config.update(DEMO_MODE=True, REQUIRE_TWO_FACTOR=False)
@@ -82,6 +83,23 @@ def serve_command(host, port, threads, demo, no_background):
     click.echo(f"School Deepfake Response Portal: http://{host}:{port}/  (Ctrl+C stops it)")
     db.session.remove()
     waitress.serve(app, host=host, port=port, threads=threads, ident="portal")
+
+
+def _serve_public_url(app, host: str, port: int) -> None:
+    """Without a configured PUBLIC_URL, links point at the address being served (when it is one a browser can use)."""
+    from portal.config import Defaults
+    from portal.urls import public_host
+
+    if app.config["PUBLIC_URL"] != Defaults.PUBLIC_URL:
+        return
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104  only compared, never bound here
+        click.echo("Warning: PUBLIC_URL is not set, so links in mail point at "
+                   f"{Defaults.PUBLIC_URL} and other host names get 400. Set PORTAL_PUBLIC_URL.", err=True)
+        return
+    shown = f"[{host}]" if ":" in host else host
+    app.config["PUBLIC_URL"] = f"http://{shown}:{port}"
+    hosts = set(app.config["TRUSTED_HOSTS"] or []) | {public_host(app.config["PUBLIC_URL"])}
+    app.config["TRUSTED_HOSTS"] = sorted(hosts)
 
 
 @click.command("seed-demo")

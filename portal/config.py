@@ -56,7 +56,9 @@ class Defaults:
     MAIL_USERNAME: str | None = None
     MAIL_PASSWORD: str | None = None
     MAIL_FROM = "portal@localhost"
-    PUBLIC_URL = "http://127.0.0.1:5000"
+    PUBLIC_URL = "http://127.0.0.1:5000"  # every link in mail is built from this, never from the request
+    # Host header values answered; None means PUBLIC_URL's host and loopback. Anything else gets 400.
+    TRUSTED_HOSTS: list[str] | None = None
 
     ACK_DEADLINE_URGENT_HOURS = 1
     ACK_DEADLINE_NORMAL_HOURS = 24
@@ -81,14 +83,22 @@ def load_environment(config: dict) -> None:
             continue
         key = name[len(ENV_PREFIX):]
         key = ENV_ALIASES.get(key, key)
-        config[key] = _coerce(value, config.get(key))
+        config[key] = _coerce(value, config.get(key), key)
 
 
-def _coerce(value: str, current: object) -> object:
+LIST_KEYS = ("TRUSTED_HOSTS",)
+
+
+def _coerce(value: str, current: object, key: str = "") -> object:
+    """Turn an environment string into the type of the setting it replaces."""
     if isinstance(current, bool):
         return value.lower() in ("1", "true", "yes", "on")
     if isinstance(current, int):
         return int(value)
+    if isinstance(current, timedelta):
+        return timedelta(minutes=float(value))  # PORTAL_IDLE_TIMEOUT_STAFF=20 means 20 minutes
+    if isinstance(current, list | tuple) or key in LIST_KEYS:
+        return [part.strip() for part in value.split(",") if part.strip()]
     return value
 
 

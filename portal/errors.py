@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, Response, render_template, request
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 MESSAGES = {
     400: (_l("Something in that request was not right"),
@@ -39,8 +41,23 @@ def _server_error(_error: Exception):
     return _render(500)
 
 
+def _refuse_untrusted_host():
+    """Answer a request for a host name the portal does not serve before any hook builds a URL from it.
+
+    The page is plain bilingual text: with an untrusted Host no URL can be built, so no template can be rendered.
+    """
+    if not isinstance(request.routing_exception, SecurityError):
+        return None
+    lines = []
+    for locale in ("ko", "en"):
+        with force_locale(locale):
+            lines.append(_("The portal does not answer at this address. Use the address your school gave you."))
+    return Response("400\n" + "\n".join(lines) + "\n", status=400, content_type="text/plain; charset=utf-8")
+
+
 def init_app(app: Flask) -> None:
-    """Register the handlers."""
+    """Register the handlers; the host check runs before every other hook (CSRF and sessions included)."""
+    app.before_request(_refuse_untrusted_host)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(InternalServerError, _server_error)

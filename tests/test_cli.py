@@ -182,7 +182,8 @@ def test_keys_rotate_command_reencrypts_and_keeps_the_old_key(app, database_url,
         db.session.add(school)
         db.session.flush()
         teacher = User(username="t-rot", role="teacher", school_id=school.id, display_name="T")
-        db.session.add(teacher)
+        db.session.add_all([teacher, User(username="c-rot", role="counselor", school_id=school.id, display_name="C",
+                                          is_lead=True)])
         db.session.flush()
         cases.submit_report(db.session, teacher, cases.ReportData(["other"], "unknown", description="rotate me"),
                             "rotate-token-000000001")

@@ -52,6 +52,7 @@ def test_deactivated_school_cannot_sign_in(app, district, make_user, login):
 
 def test_dashboard_has_a_row_per_school_and_no_case_content(app, district, make_user):
     teacher = make_user(role="teacher")
+    make_user(role="counselor", lead=True)
     make_user(role="counselor", school="saesol")
     with app.app_context():
         user = db.session.get(User, teacher)

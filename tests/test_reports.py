@@ -249,3 +249,48 @@ def test_student_asks_for_help(app, client, staff, make_user, login):
     assert case.reference in mine and "상담 선생님을 기다리고" in mine
     assert _assignees(app, case.id) == {staff["lead"], staff["counselor"]}
     assert client.get(f"/cases/{case.public_id}").status_code == 404
+
+
+def test_a_report_excluding_everyone_who_could_receive_it_is_refused(app, client, staff, login):
+    """Excluding the admin and every counselor would leave the case with nobody: refused, nothing lost."""
+    login(client, staff["teacher"])
+    data = {**REPORT, "submission_token": form_token(client), "action": "review",
+            "excluded": [str(staff["lead"]), str(staff["counselor"]), str(staff["admin"])]}
+    response = post(client, "/reports/new/form", data, token_from="/reports/new/form")
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    assert "이 신고를 받을 사람이 학교에 없습니다" in text and "117" in text and "112" in text
+    assert "A fake image of a student was posted" in text  # what was typed is kept
+    english = post(client, "/reports/new/form", data, token_from="/reports/new/form",
+                   headers={"Accept-Language": "en"})
+    assert "Nobody at your school could receive this report" in english.get_data(as_text=True)
+    # Sent straight to "submit" (skipping the review) it is refused the same way.
+    submit = post(client, "/reports/new/form", {**data, "action": "submit"}, token_from="/reports/new/form")
+    assert submit.status_code == 422
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Case)) == 0
+        assert db.session.scalar(select(func.count()).select_from(Notification)) == 0
+
+
+def test_excluding_all_counselors_but_not_the_admin_reaches_the_admin(app, client, staff, login):
+    login(client, staff["teacher"])
+    file_report(client, excluded=[str(staff["lead"]), str(staff["counselor"])])
+    case = only_case(app)
+    assert _assignees(app, case.id) == {staff["admin"]}
+
+
+def test_escalation_reaches_the_assignees_when_lead_and_admin_are_excluded(app, client, staff, login):
+    from datetime import timedelta
+
+    from portal.models.base import utcnow
+
+    login(client, staff["teacher"])
+    file_report(client, excluded=[str(staff["lead"]), str(staff["admin"])])
+    case = only_case(app)
+    with app.app_context():
+        db.session.execute(db.delete(Notification))
+        cases.escalate(db.session, app, utcnow() + timedelta(days=3))
+        db.session.commit()
+        notified = set(db.session.scalars(select(Notification.user_id)))
+    assert notified == {staff["counselor"]}
+    assert _assignees(app, case.id) == {staff["counselor"]}

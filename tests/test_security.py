@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import post
+from conftest import TOKEN_RE, post, username_of
 
 from portal.models import ROLES
 
@@ -246,3 +246,68 @@ def test_language_switch_is_a_post_form_on_every_page(client):
     response = post(client, "/language", {"lang": "en", "next": "/login"})
     assert response.headers["Location"] == "/login"
     assert 'lang="en"' in client.get("/login").get_data(as_text=True)
+
+
+# --- The Host header never reaches a link -----------------------------------------------------------------
+
+
+def _outbox_bodies(app) -> list[str]:
+    from email import message_from_bytes, policy
+    from pathlib import Path
+
+    mails = sorted((Path(app.instance_path) / "outbox").glob("*.eml"))
+    return [message_from_bytes(m.read_bytes(), policy=policy.default).get_body().get_content() for m in mails]
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_an_unknown_host_is_refused_with_a_plain_message(app, method):
+    client = app.test_client()
+    response = getattr(client, method)("/forgot-password", headers={"Host": "evil.example"},
+                                       data={"username": "x"} if method == "post" else None)
+    assert response.status_code == 400
+    text = response.get_data(as_text=True)
+    assert "학교에서 안내한 주소" in text and "Use the address your school gave you" in text
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_public_host_and_loopback_are_answered(app):
+    client = app.test_client()
+    for host in ("portal.test", "portal.test:8443", "localhost", "127.0.0.1:5000"):
+        assert client.get("/healthz", headers={"Host": host}).status_code == 200, host
+
+
+def test_reset_mail_links_come_from_public_url_not_the_host_header(app, make_user):
+    """A forgot-password request sent with a forged Host still mails a link to PUBLIC_URL."""
+    teacher = make_user(role="teacher", email="t@school.test")
+    app.config["TRUSTED_HOSTS"] = None  # even if a deployment turned the host check off
+    client = app.test_client()
+    headers = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    page = client.get("/forgot-password", headers=headers).get_data(as_text=True)
+    token = TOKEN_RE.search(page).group(1)
+    response = client.post("/forgot-password", headers=headers,
+                           data={"username": username_of(app, teacher), "csrf_token": token})
+    assert response.status_code == 302
+    [body] = _outbox_bodies(app)
+    assert "http://portal.test/set-password/" in body and "evil.example" not in body
+
+
+def test_admin_shown_links_come_from_public_url(app, make_user, login):
+    admin = make_user(role="school_admin")
+    client = app.test_client()
+    login(client, admin)
+    response = post(client, "/admin/users/new", {"username": "new-teacher", "role": "teacher",
+                                                  "display_name": "New Teacher"}, token_from="/admin/users/new")
+    assert "http://portal.test/set-password/" in response.get_data(as_text=True)
+
+
+def test_environment_settings_take_their_types(monkeypatch):
+    from datetime import timedelta
+
+    from portal.config import Defaults, load_environment
+
+    config = {k: getattr(Defaults, k) for k in dir(Defaults) if k.isupper()}
+    monkeypatch.setenv("PORTAL_IDLE_TIMEOUT_STAFF", "20")
+    monkeypatch.setenv("PORTAL_TRUSTED_HOSTS", "portal.school.kr, .school.kr")
+    load_environment(config)
+    assert config["IDLE_TIMEOUT_STAFF"] == timedelta(minutes=20)
+    assert config["TRUSTED_HOSTS"] == ["portal.school.kr", ".school.kr"]

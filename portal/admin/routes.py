@@ -26,6 +26,7 @@ from portal.models import Classroom, Role, User
 from portal.security import guard_blueprint
 from portal.services import accounts, audit, notify_accounts, roster, stats
 from portal.services.schools import SchoolError, set_lead
+from portal.urls import public_url
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 guard_blueprint(bp, Role.SCHOOL_ADMIN)
@@ -77,7 +78,7 @@ def users():
 
 
 def _link_url(raw: str) -> str:
-    return url_for("auth.set_password", token=raw, _external=True)
+    return public_url("auth.set_password", token=raw)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])

@@ -14,6 +14,7 @@ from portal.extensions import client_address, db, limiter
 from portal.messages import ACCOUNT_ERRORS
 from portal.models import STAFF_ROLES
 from portal.services import accounts, audit, notify_accounts
+from portal.urls import public_url
 
 
 class SetPasswordForm(FlaskForm):
@@ -73,7 +74,7 @@ def forgot_password():
             audit.record(db.session, "password_link_requested", school_id=user.school_id, target=user.username,
                          address=client_address())
             db.session.commit()
-            notify_accounts.send_link(user, url_for("auth.set_password", token=raw, _external=True))
+            notify_accounts.send_link(user, public_url("auth.set_password", token=raw))
         flash(_("If this account belongs to staff with an e-mail address, a link is on its way. "
                 "Students and staff without e-mail: ask your school admin."), "info")
         return redirect(url_for("auth.login"))

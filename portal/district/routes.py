@@ -14,6 +14,7 @@ from portal.messages import ACCOUNT_ERRORS
 from portal.models import Role, School, User
 from portal.security import guard_blueprint
 from portal.services import accounts, audit, notify_accounts, stats
+from portal.urls import public_url
 
 bp = Blueprint("district", __name__, url_prefix="/district")
 guard_blueprint(bp, Role.DISTRICT_ADMIN)
@@ -77,7 +78,7 @@ def school(school_id: int):
             raw = accounts.issue_link(db.session, user, current_user)
             _audit("user_created", school.id, user.username)
             db.session.commit()
-            link = url_for("auth.set_password", token=raw, _external=True)
+            link = public_url("auth.set_password", token=raw)
             notify_accounts.send_link(user, link)
             return render_template("admin/link.html", user=user, link=link, back=url_for("district.school",
                                                                                          school_id=school.id))

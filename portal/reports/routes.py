@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -80,18 +81,43 @@ def form():
         form.submission_token.data = secrets.token_urlsafe(24)
         return render_template("reports/form.html", form=form)
     action = request.form.get("action")
-    if action == "edit" or not form.validate_on_submit():
+    if action == "edit" or not form.validate_on_submit() or not _routable(form):
         return render_template("reports/form.html", form=form), 200 if action == "edit" else 422
     if action != "submit":
         return render_template("reports/review.html", form=form, labels=_labels())
     token = form.submission_token.data or ""
     if len(token) < 16:
         abort(400)
-    case, created = cases.submit_report(db.session, current_user, _report_data(form), token, client_address())
+    try:
+        case, created = cases.submit_report(db.session, current_user, _report_data(form), token, client_address())
+    except cases.CaseError as error:  # routing changed between review and submit: keep what was typed
+        db.session.rollback()
+        form.excluded.errors = [str(REPORT_ERRORS[error.code])]
+        return render_template("reports/form.html", form=form), 422
     db.session.commit()
     if not created:
         flash(_("This report was already sent. Here is its receipt."), "info")
     return redirect(url_for("reports.receipt", public_id=case.public_id))
+
+
+REPORT_ERRORS = {
+    # Translators: shown on the report form when the reporter's exclusions leave nobody to receive the report.
+    "nobody_to_receive": _l("Nobody at your school could receive this report: everyone who can receive reports is "
+                            "ticked as someone who must not see it. Untick at least one person. If you cannot trust "
+                            "anyone at the school with it, tell your district education office, the police (112) "
+                            "or the school violence line (117) instead."),
+    "bad_token": _l("This form could not be sent. Reload the page and send it again."),
+}
+
+
+def _routable(form: ReportForm) -> bool:
+    """Refuse, on the form, exclusions that would leave the report with nobody to receive it."""
+    try:
+        cases.check_routable(db.session, current_user.school, form.excluded.data or [])
+    except cases.CaseError as error:
+        form.excluded.errors = [str(REPORT_ERRORS[error.code])]
+        return False
+    return True
 
 
 def _labels() -> dict:

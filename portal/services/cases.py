@@ -137,6 +137,18 @@ def _recipients(session: Session, school: School, excluded: set[int]) -> list[Us
     return [a for a in admins if a.id not in excluded]
 
 
+def check_routable(session: Session, school: School, excluded: set[int] | list[int]) -> list[User]:
+    """The people a new case at this school would reach; CaseError("nobody_to_receive") when there is nobody.
+
+    A report must always reach someone responsible at the school. District admins never see case content, so
+    they are no fallback: an exclusion that leaves nobody is refused and the reporter is told whom else to tell.
+    """
+    recipients = _recipients(session, school, set(excluded))
+    if not recipients:
+        raise CaseError("nobody_to_receive")
+    return recipients
+
+
 def submit_report(session: Session, reporter: User, data: ReportData, token: str,
                   address: str | None = None, now: datetime | None = None) -> tuple[Case, bool]:
     """Open a case from a report. The same token twice returns the first case: (case, created)."""
@@ -148,6 +160,7 @@ def submit_report(session: Session, reporter: User, data: ReportData, token: str
     now = now or utcnow()
     school = reporter.school
     excluded = set(data.excluded_ids)
+    recipients = check_routable(session, school, excluded)
     case = Case(
         school_id=school.id, reference=next_reference(session, school, now.year), kind=data.kind,
         categories=",".join(data.categories), platforms=",".join(data.platforms), victim_kind=data.victim_kind,
@@ -170,7 +183,6 @@ def submit_report(session: Session, reporter: User, data: ReportData, token: str
         return existing, False
     for user_id in excluded:
         session.add(CaseExclusion(case_id=case.id, user_id=user_id))
-    recipients = _recipients(session, school, excluded)
     for user in recipients:
         session.add(CaseAssignee(case_id=case.id, user_id=user.id, added_at=now))
     for rule in duties.rules(school.jurisdiction):
@@ -332,11 +344,13 @@ def inbox(session: Session, user: User, *, status: str | None = None, category: 
 
 
 def _escalation_targets(session: Session, case: Case) -> list[User]:
+    """The lead and the school admins, less anyone excluded; the case's assignees when that leaves nobody."""
     excluded = {ex.user_id for ex in case.exclusions}
     people = session.scalars(select(User).where(
         User.school_id == case.school_id, User.active.is_(True),
         or_(and_(User.role == Role.COUNSELOR, User.is_lead.is_(True)), User.role == Role.SCHOOL_ADMIN))).all()
-    return [p for p in people if p.id not in excluded]
+    targets = [p for p in people if p.id not in excluded]
+    return targets or [a.user for a in case.assignees if a.user.active]
 
 
 def escalate(session: Session, app: Flask, now: datetime) -> int:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from portal.models import Case, Notification, User
 from portal.models.base import utcnow
+from portal.urls import public_url
 
 log = logging.getLogger("portal.notify")
 
@@ -60,7 +61,7 @@ def send_mail(user: User, case: Case, kind: str) -> None:
     config = current_app.config
     with force_locale(user.locale or "ko"):
         subject = _subject(kind, case.reference, case.urgent)
-        link = config["PUBLIC_URL"].rstrip("/") + "/cases/" + case.public_id
+        link = public_url("cases.file", public_id=case.public_id)
         body = "\n\n".join([
             subject,
             _("Sign in to the portal to see it: %(link)s", link=link),
