@@ -39,8 +39,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     navigation.init_app(app)
     labels.init_app(app)
 
-    from portal.services import content, duties, retention
+    from portal.services import content, duties, mail, retention
 
+    mail.init_app(app)
     content.init_app(app)
     duties.init_app(app)
     retention.init_app(app)

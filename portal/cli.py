@@ -310,14 +310,19 @@ def _content_root(path: str | None) -> Path:
 def content_check_command(path):
     """Validate every lesson; exit 1 listing each problem with its file."""
     from portal.services.content import load_content
+    from portal.services.duties import check_duty_packs
 
-    loaded = load_content(_content_root(path))
-    for problem in loaded.problems:
-        click.echo(str(problem), err=True)
-    if loaded.problems:
-        click.echo(f"{len(loaded.problems)} problem(s) found.", err=True)
+    root = _content_root(path)
+    loaded = load_content(root)
+    problems = [str(problem) for problem in loaded.problems]
+    problems += [f"{name}: {problem}" for name, problem in check_duty_packs(root)]
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) found.", err=True)
         sys.exit(1)
-    click.echo(f"Content OK: {len(loaded.library.lessons)} lessons in {len(loaded.library.bands)} bands.")
+    click.echo(f"Content OK: {len(loaded.library.lessons)} lessons in {len(loaded.library.bands)} bands; "
+               "duty packs valid.")
 
 
 @content_group.command("list")
@@ -391,8 +396,9 @@ def _fill_english() -> None:
     with path.open("rb") as handle:
         catalog = read_po(handle, locale="en")
     for message in catalog:
-        if message.id and (not message.string or message.fuzzy):
-            message.string = message.id
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        if message.id and (not all(strings) or message.fuzzy):
+            message.string = message.id  # a plural entry: (singular, plural), the two English forms
             message.flags.discard("fuzzy")
     with path.open("wb") as handle:
         write_po(handle, catalog, width=0)

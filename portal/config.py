@@ -56,6 +56,8 @@ class Defaults:
     MAIL_USERNAME: str | None = None
     MAIL_PASSWORD: str | None = None
     MAIL_FROM = "portal@localhost"
+    MAIL_TIMEOUT = 10  # seconds per SMTP exchange; delivery runs after commit, so no user waits for it
+    MAIL_COURIER = True  # deliver right after the commit that queued mail (else only the periodic check sends)
     PUBLIC_URL = "http://127.0.0.1:5000"  # every link in mail is built from this, never from the request
     # Host header values answered; None means PUBLIC_URL's host and loopback. Anything else gets 400.
     TRUSTED_HOSTS: list[str] | None = None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import has_request_context, request
+from contextlib import contextmanager
+
+from flask import g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -14,7 +16,20 @@ READS_THAT_WRITE = frozenset({"cases", "reports", "lessons", "classes"})
 def _wants_write_lock() -> bool:
     if not has_request_context():
         return True  # CLI commands and background checks write
+    if g.get("portal_read_phase"):
+        return False
     return request.method not in ("GET", "HEAD") or request.blueprint in READS_THAT_WRITE
+
+
+@contextmanager
+def read_phase():
+    """Inside a POST, begin transactions as plain readers: for slow work (a password hash) that must not hold
+    SQLite's write lock. The caller ends the transaction (commit or rollback) before leaving the block."""
+    g.portal_read_phase = True
+    try:
+        yield
+    finally:
+        g.portal_read_phase = False
 
 
 def configure_engine(engine: Engine) -> None:

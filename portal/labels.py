@@ -22,6 +22,9 @@ ENTRY_LABELS = {
     "takedown": _l("Takedown request"), "school_violence_procedure": _l("School-violence procedure"),
     "safety_measure": _l("Safety and separation measures"), "counselling": _l("Counselling session"),
     "follow_up": _l("Follow-up"), "outcome": _l("Outcome"),
+    # Written by the portal for a decision about a checklist item, never chosen on the log form.
+    "duty_not_applicable": _l("Checklist item marked not applicable"),
+    "duty_open_at_close": _l("Legal duty still open when the case was closed"),
 }
 OUTCOME_LABELS = {
     "resolved": _l("Resolved at school"), "referred_to_police": _l("Handled by the police"),
@@ -37,7 +40,9 @@ AUDIT_LABELS = {
     "case_closed": _l("Closed"), "case_reopened": _l("Reopened"), "entry_added": _l("Added to the log"),
     "assignee_added": _l("Added a counselor"), "case_transferred": _l("Handed the case over"),
     "access_log_viewed": _l("Viewed this access list"), "receipt_viewed": _l("Viewed the receipt"),
-    "escalated_ack": _l("Escalated: not acknowledged in time"), "escalated_duty": _l("Escalated: duty overdue"),
+    "escalated_ack": _l("Escalated: not acknowledged in time"),
+    "escalated_duty": _l("Escalated: checklist item overdue"),
+    "duty_not_applicable": _l("Marked a checklist item not applicable"),
 }
 
 GROUPS = {

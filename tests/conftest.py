@@ -46,6 +46,8 @@ def base_config(url: str, instance: Path) -> dict:
         "RATELIMIT_STORAGE_URI": "memory://",
         "PUBLIC_URL": "http://portal.test",
         "REQUIRE_TWO_FACTOR": False,
+        # Tests deliver the outbox themselves (deliver_mail below) instead of through the courier thread.
+        "MAIL_COURIER": False,
     }
 
 
@@ -174,6 +176,13 @@ def post(client, path: str, data: dict | None = None, token_from: str = "/", **k
     form = dict(data or {})
     form.setdefault("csrf_token", csrf_token(client, token_from))
     return client.post(path, data=form, **kwargs)
+
+
+def deliver_mail(app) -> int:
+    """Run the outbox delivery as the periodic check does; returns how many mails went out."""
+    from portal.services.mail import deliver_due
+
+    return deliver_due(app)
 
 
 def username_of(app, user_id: int) -> str:

@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from conftest import PASSWORD, post, username_of
+from conftest import PASSWORD, deliver_mail, post, username_of
 from sqlalchemy import func, select
 
 from portal.extensions import db
@@ -259,6 +259,7 @@ def test_forgot_password_never_reveals_accounts(app, make_user):
     unknown = post(client, "/forgot-password", {"username": "nobody-at-all"}, token_from="/forgot-password")
     assert known.status_code == unknown.status_code == 302
     assert client.get(known.headers["Location"]).get_data(as_text=True).count("메일") >= 1
+    assert deliver_mail(app) == 1
     outbox = list((app.instance_path and __import__("pathlib").Path(app.instance_path) / "outbox").glob("*.eml"))
     assert len(outbox) == 1
     from email import message_from_bytes, policy

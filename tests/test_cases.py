@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from casehelpers import file_report, only_case
-from conftest import post
+from conftest import deliver_mail, post
 from sqlalchemy import func, select, text
 
 from portal.extensions import db
@@ -64,7 +64,7 @@ def test_full_journey_from_report_to_closure(app, staff, login, reported):
     takedown = {"kind": "takedown", "happened_at": "2026-11-20T11:00", "link": "t.me/example-channel",
                 "platform": "telegram", "takedown_status": "requested", "text": ""}
     assert post(lead, case_url(reported, "/entries"), takedown, token_from=case_url(reported)).status_code == 302
-    assert post(lead, case_url(reported, "/close"), {"outcome": "referred_to_police"},
+    assert post(lead, case_url(reported, "/close"), {"outcome": "referred_to_police", "confirm": "y"},
                 token_from=case_url(reported)).status_code == 302
     with app.app_context():
         case = db.session.get(Case, reported.id)
@@ -84,21 +84,28 @@ def test_full_journey_from_report_to_closure(app, staff, login, reported):
     assert "Response log" in english.get_data(as_text=True)
 
 
-def test_reopen_and_log_again(app, staff, login, reported):
+def test_reopen_and_a_late_entry_on_a_closed_case(app, staff, login, reported):
     lead = signed_in(app, login, staff["lead"])
     with app.app_context():
         case = db.session.get(Case, reported.id)
         user = db.session.get(User, staff["lead"])
         cases.acknowledge(db.session, user, case)
-        cases.close(db.session, user, case, "resolved")
+        cases.close(db.session, user, case, "resolved", reasons={"police_report": "reported by the victim's family"})
         db.session.commit()
-    refused = post(lead, case_url(reported, "/entries"), {"kind": "note", "happened_at": "2026-11-20T10:00",
-                                                          "text": "late note"}, token_from=case_url(reported))
-    assert refused.status_code == 422
+    # A police report number that arrives after closing is still logged, as an addendum; the case stays closed.
+    late = {"kind": "police_report", "happened_at": "2026-11-20T10:00", "agency": "Mapo Police",
+            "report_number": "2026-9001", "text": ""}
+    page = lead.get(case_url(reported)).get_data(as_text=True)
+    assert "늦게 알게 된 내용 추가" in page
+    assert post(lead, case_url(reported, "/entries"), late, token_from=case_url(reported)).status_code == 302
+    with app.app_context():
+        case = db.session.get(Case, reported.id)
+        entry = next(e for e in case.entries if e.kind == "police_report")
+        assert case.status == "closed" and entry.after_close
+        assert next(d for d in case.duties if d.duty_id == "police_report").done_at is not None
+    english = lead.get(case_url(reported), headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Added after the case was closed" in english
     assert post(lead, case_url(reported, "/reopen"), token_from=case_url(reported)).status_code == 302
-    ok = post(lead, case_url(reported, "/entries"), {"kind": "note", "happened_at": "2026-11-20T10:00",
-                                                     "text": "late note"}, token_from=case_url(reported))
-    assert ok.status_code == 302
     with app.app_context():
         assert db.session.get(Case, reported.id).status == "in_progress"
 
@@ -160,7 +167,7 @@ def test_outsiders_get_404_and_are_audited(app, staff, login, reported, who):
         response = client.get(case_url(reported, suffix))
         assert response.status_code == 404, (who, suffix)
     for suffix, data in (("/acknowledge", {}), ("/entries", {"kind": "note", "text": "x"}),
-                         ("/close", {"outcome": "resolved"})):
+                         ("/close", {"outcome": "resolved", "confirm": "y"})):
         assert post(client, case_url(reported, suffix), data).status_code == 404
     with app.app_context():
         denied = db.session.scalar(select(func.count()).select_from(AuditEvent).where(
@@ -204,6 +211,7 @@ def test_canary_never_reaches_the_database_file_outbox_or_logs(app, database_url
         assert db.session.get(Case, case.id).description.endswith(CANARY)  # readable through the app
         raw = db.session.execute(text("SELECT description, victim_names FROM cases")).one()
         assert CANARY not in raw[0] and raw[0].startswith("v1:")
+    assert deliver_mail(app) >= 1
     assert CANARY not in caplog.text
     outbox = list((tmp_path / "instance" / "outbox").glob("*.eml"))
     assert outbox, "the counselor with an e-mail address got a queued mail"
@@ -286,8 +294,9 @@ def test_escalation_notifies_lead_and_admin_once(app, staff, reported):
     with app.app_context():
         case = db.session.get(Case, reported.id)
         before = db.session.scalar(select(func.count()).select_from(Notification))
-        soon = case.created_at + timedelta(minutes=30)
-        assert cases.escalate(db.session, app, soon) >= 1  # the police duty is due at once
+        # The police duty is due at once, but "overdue" and escalation wait for the school's grace (60 minutes).
+        assert cases.escalate(db.session, app, case.created_at + timedelta(minutes=59, seconds=59)) == 0
+        assert cases.escalate(db.session, app, case.created_at + timedelta(minutes=60)) == 1
         db.session.commit()
         late = case.created_at + timedelta(hours=25)
         done = cases.escalate(db.session, app, late)
@@ -344,6 +353,8 @@ def test_mail_goes_through_a_real_smtp_server(app, make_user, staff, login):
             db.session.commit()
         teacher = signed_in(app, login, staff["teacher"])
         file_report(teacher, urgent="yes", description=f"x {CANARY}")
+        assert received == []  # nothing leaves the process inside the request's transaction
+        assert deliver_mail(app) == 1
     finally:
         controller.stop()
     case = only_case(app)
@@ -394,3 +405,171 @@ def test_no_case_ids_in_notification_text(app, staff, reported):
         with app.test_request_context():
             assert re.fullmatch(r".*HANBIT-\d{4}-\d{4}.*", describe(n))
         assert db.session.scalar(select(func.count()).select_from(DutyItem)) >= 4
+
+
+# --- Deadlines that tell the truth: one computation, tested at its boundaries -------------------------------
+
+
+def _states(app, case_id, at):
+    with app.app_context():
+        case = db.session.get(Case, case_id)
+        now = case.created_at + at
+        return ({item.duty_id: cases.duty_deadline(case, item, now).state for item in case.duties},
+                cases.next_deadline(case, now).state)
+
+
+@pytest.mark.parametrize(("at", "police", "pressing"), [
+    (timedelta(0), "due_now", "due_now"),
+    (timedelta(minutes=59, seconds=59), "due_now", "due_now"),
+    (timedelta(minutes=60), "overdue", "overdue"),
+    (timedelta(minutes=61), "overdue", "overdue"),
+])
+def test_an_immediate_duty_is_due_now_then_overdue_after_the_grace(app, reported, at, police, pressing):
+    states, most_pressing = _states(app, reported.id, at)
+    assert states["police_report"] == police and most_pressing == pressing
+
+
+@pytest.mark.parametrize(("at", "state"), [
+    (timedelta(hours=23, minutes=59, seconds=59), "due"),
+    (timedelta(hours=24), "overdue"),
+    (timedelta(hours=24, seconds=1), "overdue"),
+])
+def test_guidance_keeps_its_own_deadline_without_grace(app, reported, at, state):
+    states, _ = _states(app, reported.id, at)
+    assert states["guardian_contact"] == state and states["safety_measure"] == state
+    assert states["school_violence_procedure"] == "due"  # 72 hours
+
+
+def test_the_grace_period_is_a_school_setting(app, staff, login, reported):
+    admin = signed_in(app, login, staff["admin"])
+    page = admin.get("/admin/settings").get_data(as_text=True)
+    assert 'name="duty_grace_minutes"' in page and 'value="60"' in page
+    form = {"routing": "all", "ack_urgent_hours": "1", "ack_normal_hours": "24", "duty_grace_minutes": "15",
+            "retention_days": "1825", "timezone": "Asia/Seoul", "jurisdiction": "KR"}
+    assert post(admin, "/admin/settings", {**form, "duty_grace_minutes": "0"},
+                token_from="/admin/settings").status_code == 422
+    assert post(admin, "/admin/settings", form, token_from="/admin/settings").status_code == 302
+    states, _ = _states(app, reported.id, timedelta(minutes=15))
+    assert states["police_report"] == "overdue"
+
+
+def test_a_new_case_says_due_now_not_overdue(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    for path in ("/cases/", case_url(reported)):
+        page = lead.get(path).get_data(as_text=True)
+        assert "지금 해야 함 — 즉시(청소년성보호법 제34조 제2항)" in page, path
+        assert "기한 지남" not in page, path
+    english = lead.get(case_url(reported), headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Due now — immediately (Child and Youth Sex Protection Act Art. 34(2))" in english
+    assert "Legal duties and school guidance" in english and "Legal duties and deadlines" not in english
+    assert english.count(">Legal duty<") == 1 and english.count(">School guidance<") == 4
+    assert "Call the police now" in english  # what to do
+
+
+def test_the_print_view_marks_open_items_not_done(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    page = lead.get(case_url(reported, "/print"), headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert page.count("<strong>not done</strong>") == 5
+    assert "[Legal duty]" in page and "[School guidance]" in page
+
+
+def test_an_escalation_mail_says_how_long_the_case_has_been_open_and_names_no_law(app, staff, reported):
+    from email import message_from_bytes, policy
+    from pathlib import Path
+
+    with app.app_context():
+        lead = db.session.get(User, staff["lead"])
+        lead.email, lead.locale = "lead@school.test", "en"
+        db.session.commit()
+        case = db.session.get(Case, reported.id)
+        cases.escalate(db.session, app, case.created_at + timedelta(hours=2, minutes=5))
+        db.session.commit()
+    assert deliver_mail(app) >= 1
+    bodies = [message_from_bytes(p.read_bytes(), policy=policy.default).get_body().get_content()
+              for p in (Path(app.instance_path) / "outbox").glob("*.eml")]
+    escalation = next(b for b in bodies if "checklist item is still open" in b)
+    assert "The case was opened 2 hours ago." in escalation
+    assert "legal duty" not in escalation.lower() and "overdue" not in escalation.lower()
+
+
+# --- Closing a case: no preselected outcome, a confirmation, a reason for each open legal duty -------------
+
+
+def _acknowledged(app, staff, case_id):
+    with app.app_context():
+        cases.acknowledge(db.session, db.session.get(User, staff["lead"]), db.session.get(Case, case_id))
+        db.session.commit()
+
+
+def test_closing_needs_an_outcome_and_a_confirmation_and_nothing_is_preselected(app, staff, login, reported):
+    _acknowledged(app, staff, reported.id)
+    lead = signed_in(app, login, staff["lead"])
+    page = lead.get(case_url(reported)).get_data(as_text=True)
+    close_form = page[page.index('id="close"'):]
+    assert "checked" not in close_form[:close_form.index("</form>")]  # no outcome is preselected
+    reasons = {"reason_police_report": "The victim's guardian reported it at the police station."}
+    for data, message in (({"confirm": "y", **reasons}, "처리 결과를 선택해 주십시오"),
+                          ({"outcome": "resolved", **reasons}, "종결해도 된다는 것을 확인")):
+        response = post(lead, case_url(reported, "/close"), data, token_from=case_url(reported))
+        assert response.status_code == 422 and message in response.get_data(as_text=True)
+        assert "The victim&#39;s guardian reported it" in response.get_data(as_text=True)  # kept
+    with app.app_context():
+        assert db.session.get(Case, reported.id).status == "acknowledged"
+
+
+def test_closing_with_an_open_legal_duty_requires_a_logged_reason(app, staff, login, reported):
+    _acknowledged(app, staff, reported.id)
+    lead = signed_in(app, login, staff["lead"])
+    page = lead.get(case_url(reported), headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Legal duties are still open" in page
+    assert "Why is this legal duty not done: Report to an investigative agency (the police) immediately" in page
+    refused = post(lead, case_url(reported, "/close"), {"outcome": "resolved", "confirm": "y"},
+                   token_from=case_url(reported))
+    assert refused.status_code == 422 and "사유를 적으십시오" in refused.get_data(as_text=True)
+    reason = "The victim's guardian reported it at Mapo police station; number to follow."
+    ok = post(lead, case_url(reported, "/close"), {"outcome": "referred_to_police", "confirm": "y",
+                                                   "reason_police_report": reason}, token_from=case_url(reported))
+    assert ok.status_code == 302
+    with app.app_context():
+        case = db.session.get(Case, reported.id)
+        assert case.status == "closed"
+        [entry] = [e for e in case.entries if e.kind == "duty_open_at_close"]
+        assert entry.text == reason and entry.duty_id == "police_report"
+        assert next(d for d in case.duties if d.duty_id == "police_report").done_at is None  # still not done
+    printed = lead.get(case_url(reported, "/print"), headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert printed.count("<strong>not done</strong>") == 5 and reason.replace("'", "&#39;") in printed
+
+
+def test_guidance_open_at_close_needs_no_reason(app, staff, login, reported):
+    _acknowledged(app, staff, reported.id)
+    lead = signed_in(app, login, staff["lead"])
+    police = {"kind": "police_report", "happened_at": "2026-11-20T10:00", "agency": "Mapo Police", "text": ""}
+    assert post(lead, case_url(reported, "/entries"), police, token_from=case_url(reported)).status_code == 302
+    page = lead.get(case_url(reported), headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Legal duties are still open" not in page
+    assert post(lead, case_url(reported, "/close"), {"outcome": "resolved", "confirm": "y"},
+                token_from=case_url(reported)).status_code == 302
+
+
+def test_a_duty_marked_not_applicable_needs_a_reason_and_logs_it(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    url = case_url(reported, "/duties/guardian_contact/not-applicable")
+    refused = post(lead, url, {"guardian_contact-reason": "  "}, token_from=case_url(reported))
+    assert refused.status_code == 422 and "사유를 적으십시오" in refused.get_data(as_text=True)
+    reason = "The person affected is an adult member of staff."
+    assert post(lead, url, {"guardian_contact-reason": reason}, token_from=case_url(reported)).status_code == 302
+    again = post(lead, url, {"guardian_contact-reason": reason}, token_from=case_url(reported))
+    assert again.status_code == 422  # already decided
+    with app.app_context():
+        case = db.session.get(Case, reported.id)
+        item = next(d for d in case.duties if d.duty_id == "guardian_contact")
+        entry = db.session.get(ResponseEntry, item.not_applicable_entry_id)
+        assert item.not_applicable_at is not None and entry.text == reason and entry.kind == "duty_not_applicable"
+        now = case.created_at + timedelta(days=2)
+        assert cases.duty_deadline(case, item, now) is None  # no longer overdue, no escalation
+        assert item not in cases.overdue_duties(case, now)
+        assert "duty_not_applicable" in set(db.session.scalars(select(AuditEvent.action)))
+    page = lead.get(case_url(reported), headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Not applicable" in page and "Checklist item marked not applicable" in page
+    assert post(lead, case_url(reported, "/duties/no_such_duty/not-applicable"), {"no_such_duty-reason": "x"},
+                token_from=case_url(reported)).status_code == 422

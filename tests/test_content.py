@@ -298,3 +298,64 @@ def test_content_list_json(app):
     assert first == {"slug": A1, "band": "A", "order": 1,
                      "title": {"ko": "사진은 바뀔 수 있어요", "en": "Pictures can be changed"}}
     assert {row["band"] for row in rows} == set(BANDS)
+
+
+# --- Duty packs: legal duties and school guidance kept apart ----------------------------------------------
+
+
+def _kr_pack() -> dict:
+    return yaml.safe_load((PROJECT_ROOT / "content" / "duties" / "KR.yml").read_text(encoding="utf-8"))
+
+
+def test_the_real_duty_packs_pass_and_keep_legal_apart_from_guidance():
+    from portal.services.duties import check_duty_packs
+
+    assert check_duty_packs(PROJECT_ROOT / "content") == []
+    kinds = {item["id"]: item["kind"] for item in _kr_pack()["items"]}
+    assert kinds.pop("police_report") == "legal"
+    assert set(kinds.values()) == {"guidance"}  # no statute sets the 24 h / 72 h deadlines
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    (lambda item: item.pop("kind"), "`kind` must be legal or guidance"),
+    (lambda item: item.update(kind="law"), "`kind` must be legal or guidance"),
+    (lambda item: item.pop("cite"), "a legal duty needs `cite`"),
+    (lambda item: item.update(cite={"ko": "제34조"}), "a legal duty needs `cite`"),
+    (lambda item: item["title"].pop("en"), "`title` needs ko and en"),
+    (lambda item: item.pop("satisfied_by"), "`satisfied_by` is missing"),
+    (lambda item: item["basis"].update(en="UNCONFIRMED: a 48-hour rule"), "marked UNCONFIRMED"),
+])
+def test_a_legal_duty_with_a_problem_is_named(change, problem):
+    from portal.services.duties import pack_problems
+
+    pack = _kr_pack()
+    change(pack["items"][0])
+    assert any(problem in p for p in pack_problems(pack)), pack_problems(pack)
+
+
+def test_guidance_without_a_source_and_legal_without_a_date_are_named():
+    from portal.services.duties import pack_problems
+
+    pack = _kr_pack()
+    pack["items"][1].pop("source")
+    pack.pop("legal_as_of")
+    found = pack_problems(pack)
+    assert any("item 2 (guardian_contact): school guidance needs `source`" in p for p in found)
+    assert any("item 1 (police_report): a legal duty needs the pack's `legal_as_of` date" in p for p in found)
+
+
+def test_content_check_fails_on_a_bad_duty_pack(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = tmp_path / "content"
+    shutil.copytree(PROJECT_ROOT / "content", root)
+    pack = _kr_pack()
+    pack["items"][2]["kind"] = "statute"
+    (root / "duties" / "KR.yml").write_text(yaml.safe_dump(pack, allow_unicode=True), encoding="utf-8")
+    env = {**os.environ, "PORTAL_INSTANCE_PATH": str(tmp_path / "instance"), "PORTAL_SECRET_KEY": "x"}
+    result = subprocess.run([sys.executable, "-c", "from portal.cli import main; main()", "content", "check",
+                             "--path", str(root)], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 1
+    assert "duties/KR.yml: item 3 (dsc_referral): `kind` must be legal or guidance" in result.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import TOKEN_RE, post, username_of
+from conftest import TOKEN_RE, deliver_mail, post, username_of
 
 from portal.models import ROLES
 
@@ -63,6 +63,7 @@ MATRIX: dict[str, dict | str] = {
     "cases.add_entry": POST_ONLY,
     "cases.assign": POST_ONLY,
     "cases.close": POST_ONLY,
+    "cases.not_applicable": POST_ONLY,
     # School admin pages; the example user and class are at the visitor's school.
     **{e: {ANON: "login", **{r: 404 for r in ROLES}, "school_admin": 200} for e in (
         "admin.dashboard", "admin.users", "admin.new_user", "admin.user", "admin.classes", "admin.classroom",
@@ -103,7 +104,7 @@ def _example_urls(app, make_user) -> dict[str, str]:
         **{f"cases.{name}": f"/cases/{case_id}{suffix}" for name, suffix in (
             ("file", ""), ("print_report", "/print"), ("access_log", "/access"), ("acknowledge", "/acknowledge"),
             ("start", "/start"), ("reopen", "/reopen"), ("add_entry", "/entries"), ("assign", "/assign"),
-            ("close", "/close"))},
+            ("close", "/close"), ("not_applicable", "/duties/police_report/not-applicable"))},
         **{f"admin.{name}": f"/admin/users/{owner}{suffix}" for name, suffix in (
             ("user", ""), ("change_role", "/role"), ("deactivate", "/deactivate"), ("activate", "/activate"),
             ("make_lead", "/lead"), ("new_link", "/link"), ("reset_two_factor", "/two-factor-reset"))},
@@ -287,6 +288,7 @@ def test_reset_mail_links_come_from_public_url_not_the_host_header(app, make_use
     response = client.post("/forgot-password", headers=headers,
                            data={"username": username_of(app, teacher), "csrf_token": token})
     assert response.status_code == 302
+    assert deliver_mail(app) == 1
     [body] = _outbox_bodies(app)
     assert "http://portal.test/set-password/" in body and "evil.example" not in body
 

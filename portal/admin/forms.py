@@ -85,6 +85,12 @@ class SettingsForm(FlaskForm):
                                     validators=[DataRequired(), NumberRange(1, 24, _l("Enter 1 to 24 hours."))])
     ack_normal_hours = IntegerField(_l("Hours to acknowledge any other case"),
                                     validators=[DataRequired(), NumberRange(1, 168, _l("Enter 1 to 168 hours."))])
+    duty_grace_minutes = IntegerField(
+        _l("Minutes before a duty due immediately is marked overdue and escalated"),
+        validators=[DataRequired(_l("Enter 1 to 240 minutes.")), NumberRange(1, 240, _l("Enter 1 to 240 minutes."))],
+        description=_l("The police report is due immediately (Child and Youth Sex Protection Act Art. 34(2)) and shows "
+                       "\"Due now\" from the first minute. This only delays the \"overdue\" badge and the escalation "
+                       "to the lead and the school admin. Default: 60."))
     retention_days = IntegerField(_l("Days to keep a closed case before it is deleted"),
                                   validators=[DataRequired(), NumberRange(30, 3650, _l("Enter 30 to 3650 days."))],
                                   description=_l("After this, only a tombstone remains: reference, dates, category "

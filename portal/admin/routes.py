@@ -24,7 +24,7 @@ from portal.i18n import lang_attrs
 from portal.messages import ACCOUNT_ERRORS
 from portal.models import Classroom, Role, User
 from portal.security import guard_blueprint
-from portal.services import accounts, audit, notify_accounts, roster, stats
+from portal.services import accounts, audit, mail, notify_accounts, roster, stats
 from portal.services.schools import SchoolError, set_lead
 from portal.urls import public_url
 
@@ -59,7 +59,8 @@ def dashboard():
 
     staff_lessons = tuple(lesson.slug for lesson in lesson_library().band(STAFF_TRAINING_BAND))
     figures = stats.school_figures(db.session, current_user.school, staff_lessons=staff_lessons)
-    return render_template("admin/dashboard.html", figures=figures)
+    unsent, mail_error = mail.undelivered(db.session, current_user.school_id)
+    return render_template("admin/dashboard.html", figures=figures, unsent=unsent, mail_error=mail_error)
 
 
 @bp.route("/users")
@@ -95,8 +96,8 @@ def new_user():
             user.grade = form.grade.data if form.role.data == Role.STUDENT else None
             raw = accounts.issue_link(db.session, user, current_user)
             _audit("user_created", user.username)
+            notify_accounts.send_link(db.session, user, _link_url(raw))
             db.session.commit()
-            notify_accounts.send_link(user, _link_url(raw))
             return render_template("admin/link.html", user=user, link=_link_url(raw))
     return render_template("admin/new_user.html", form=form), 200 if request.method == "GET" else 422
 
@@ -187,8 +188,8 @@ def new_link(user_id: int):
     person = _school_user(user_id)
     raw = accounts.issue_link(db.session, person, current_user, purpose="reset")
     _audit("password_link_issued", person.username)
+    notify_accounts.send_link(db.session, person, _link_url(raw))
     db.session.commit()
-    notify_accounts.send_link(person, _link_url(raw))
     return render_template("admin/link.html", user=person, link=_link_url(raw))
 
 

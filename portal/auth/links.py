@@ -73,8 +73,8 @@ def forgot_password():
             raw = accounts.issue_link(db.session, user, None, purpose="reset")
             audit.record(db.session, "password_link_requested", school_id=user.school_id, target=user.username,
                          address=client_address())
+            notify_accounts.send_link(db.session, user, public_url("auth.set_password", token=raw))
             db.session.commit()
-            notify_accounts.send_link(user, public_url("auth.set_password", token=raw))
         flash(_("If this account belongs to staff with an e-mail address, a link is on its way. "
                 "Students and staff without e-mail: ask your school admin."), "info")
         return redirect(url_for("auth.login"))

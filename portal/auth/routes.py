@@ -9,8 +9,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.auth.forms import LoginForm
+from portal.database import read_phase
 from portal.extensions import client_address, db, limiter
 from portal.forms import EmptyForm
+from portal.models import User
 from portal.services import accounts, audit
 from portal.urls import safe_next
 
@@ -41,7 +43,13 @@ def login():
         return redirect(url_for("dashboard.index"))
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
-        user = accounts.authenticate(db.session, form.username.data, form.password.data)
+        with read_phase():  # argon2 runs without the write lock; the writes below are short
+            user, new_hash = accounts.check_credentials(db.session, form.username.data, form.password.data)
+            user_id = user.id if user else None
+            db.session.rollback()
+        user = db.session.get(User, user_id) if user_id else None
+        if user is not None:
+            accounts.record_sign_in(user, new_hash)
         if user is None:
             known = accounts.find_user(db.session, form.username.data)
             audit.record(db.session, "login_failed", target=known.username if known else None,

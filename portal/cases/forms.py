@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateTimeLocalField, SelectField, StringField, SubmitField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    RadioField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from portal.labels import ENTRY_LABELS, OUTCOME_LABELS, PLATFORM_LABELS, TAKEDOWN_LABELS
+from portal.models.cases import ENTRY_KINDS
 
 
 class EntryForm(FlaskForm):
     """Add one entry to the response log."""
 
-    kind = SelectField(_l("What was done"), choices=list(ENTRY_LABELS.items()))
+    kind = SelectField(_l("What was done"), choices=[(kind, ENTRY_LABELS[kind]) for kind in ENTRY_KINDS])
     happened_at = DateTimeLocalField(_l("When it happened"), format="%Y-%m-%dT%H:%M",
                                      validators=[DataRequired(_l("Enter when it happened."))])
     text = TextAreaField(_l("Details"), validators=[Optional(), Length(max=10000)],
@@ -31,10 +40,35 @@ class EntryForm(FlaskForm):
 
 
 class CloseForm(FlaskForm):
-    """Close the case with an outcome."""
+    """Close the case: an outcome chosen on purpose (none is preselected) and a confirmation."""
 
-    outcome = SelectField(_l("Outcome"), choices=list(OUTCOME_LABELS.items()))
+    outcome = RadioField(_l("Outcome"), choices=list(OUTCOME_LABELS.items()),
+                         validators=[InputRequired(_l("Choose an outcome."))])
+    confirm = BooleanField(_l("I have checked the checklist and the log, and the case can be closed."),
+                           validators=[DataRequired(_l("Tick the box to confirm that the case can be closed."))])
     submit = SubmitField(_l("Close the case"))
+
+
+def close_form(open_legal: list[tuple[str, str]], **kwargs) -> CloseForm:
+    """A close form with one required reason for each legal duty still open: (duty id, its title)."""
+
+    class ClosingWithOpenDuties(CloseForm):
+        pass
+
+    for duty_id, title in open_legal:
+        setattr(ClosingWithOpenDuties, f"reason_{duty_id}", TextAreaField(
+            # Translators: %(duty)s is a legal duty's title, e.g. "Report to the police immediately".
+            _l("Why is this legal duty not done: %(duty)s", duty=title),
+            validators=[DataRequired(_l("Give the reason; it is kept in the log.")), Length(max=2000)]))
+    return ClosingWithOpenDuties(**kwargs)
+
+
+class NotApplicableForm(FlaskForm):
+    """Mark one checklist item as not applicable, with the reason."""
+
+    reason = TextAreaField(_l("Why it does not apply"),
+                           validators=[DataRequired(_l("Give the reason; it is kept in the log.")), Length(max=2000)])
+    submit = SubmitField(_l("Mark as not applicable"))
 
 
 class AssignForm(FlaskForm):

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal.cases.forms import AssignForm, CloseForm, EntryForm
+from portal.cases.forms import AssignForm, EntryForm, NotApplicableForm, close_form
 from portal.extensions import client_address, db
 from portal.forms import EmptyForm
 from portal.i18n import lang_attrs
@@ -55,6 +55,9 @@ CASE_ERRORS = {
     "bad_correction": _l("Choose an entry of this case to correct."),
     "bad_assignee": _l("Choose a counselor of this school."),
     "excluded": _l("That person was excluded from this case by the reporter."),
+    "reasons_required": _l("Give a reason for each legal duty that is still open."),
+    "duty_not_open": _l("That checklist item is already done or marked not applicable."),
+    "reason_required": _l("Give the reason; it is kept in the log."),
 }
 
 
@@ -86,7 +89,7 @@ def inbox():
                                                             Notification.read_at.is_(None))
                                  .order_by(Notification.created_at.desc()).limit(20)).all()
     return render_template("cases/inbox.html", cases=found, now=now, status=status, category=category, mine=mine,
-                           notices=notices, overdue=cases.overdue_duties, ack_deadline=cases.ack_deadline,
+                           notices=notices, next_deadline=cases.next_deadline, ack_deadline=cases.ack_deadline,
                            categories=CATEGORY_LABELS, no_counselor=_school_without_counselor())
 
 
@@ -96,7 +99,14 @@ def _school_without_counselor() -> bool:
                               User.active.is_(True)).limit(1)) is None
 
 
-def _file_context(case, entry_form=None, close_form=None, assign_form=None):
+def _close_form(case, **kwargs):
+    from portal.i18n import localized
+
+    return close_form([(item.duty_id, localized(rule.title)) for item, rule in cases.open_legal_duties(case)],
+                      **kwargs)
+
+
+def _file_context(case, entry_form=None, close_form=None, assign_form=None, na_form=None, na_duty=None):
     if entry_form is None:
         # Most entries are logged right after the fact: the time defaults to now, in the school's time zone.
         local_now = utcnow().astimezone(ZoneInfo(case.school.timezone)).replace(tzinfo=None, second=0, microsecond=0)
@@ -112,8 +122,11 @@ def _file_context(case, entry_form=None, close_form=None, assign_form=None):
                                      if u.id not in assigned and u.id not in excluded]
     now = utcnow()
     rules = {r.id: r for r in duties.rules(case.school.jurisdiction)}
-    return dict(case=case, entry_form=entry_form, close_form=close_form or CloseForm(), assign_form=assign_form,
-                action_form=EmptyForm(), rules=rules, now=now, overdue=cases.overdue_duties(case, now),
+    return dict(case=case, entry_form=entry_form, close_form=close_form or _close_form(case), assign_form=assign_form,
+                na_forms={item.duty_id: na_form if item.duty_id == na_duty and na_form else
+                          NotApplicableForm(prefix=item.duty_id) for item in case.duties},
+                open_legal=[item.duty_id for item, _rule in cases.open_legal_duties(case)],
+                action_form=EmptyForm(), rules=rules, now=now, duty_deadline=cases.duty_deadline,
                 ack_deadline=cases.ack_deadline(case), may_see_access=cases.may_see_access_log(current_user, case))
 
 
@@ -214,21 +227,44 @@ def assign(public_id: str):
 
 @bp.route("/<public_id>/close", methods=["POST"])
 def close(public_id: str):
-    """Close the case with an outcome."""
+    """Close the case: an outcome, a confirmation, and a logged reason for each legal duty still open."""
     case = _case(public_id)
-    form = CloseForm()
+    form = _close_form(case)
     if form.validate_on_submit():
+        reasons = {name.removeprefix("reason_"): field.data for name, field in form._fields.items()
+                   if name.startswith("reason_")}
         try:
-            cases.close(db.session, current_user, case, form.outcome.data, client_address())
+            cases.close(db.session, current_user, case, form.outcome.data, client_address(), reasons=reasons)
         except cases.CaseError as error:
             db.session.rollback()
-            _error(error)
+            form.outcome.errors = [*form.outcome.errors, str(CASE_ERRORS[error.code])]
+            case = _case(public_id)  # the rollback took the audit row of this access with it
         else:
             db.session.commit()
             flash(_("The case was closed."), "success")
-    else:
-        db.session.commit()
-    return redirect(url_for("cases.file", public_id=public_id))
+            return redirect(url_for("cases.file", public_id=public_id))
+    db.session.commit()
+    return render_template("cases/file.html", **_file_context(case, close_form=form)), 422
+
+
+@bp.route("/<public_id>/duties/<duty_id>/not-applicable", methods=["POST"])
+def not_applicable(public_id: str, duty_id: str):
+    """Mark a checklist item "not applicable"; the reason is logged."""
+    case = _case(public_id)
+    form = NotApplicableForm(prefix=duty_id)
+    if form.validate_on_submit():
+        try:
+            cases.mark_not_applicable(db.session, current_user, case, duty_id, form.reason.data, client_address())
+        except cases.CaseError as error:
+            db.session.rollback()
+            form.reason.errors = [str(CASE_ERRORS[error.code])]
+            case = _case(public_id)  # the rollback took the audit row of this access with it
+        else:
+            db.session.commit()
+            flash(_("Marked as not applicable; the reason is in the log."), "success")
+            return redirect(url_for("cases.file", public_id=public_id) + "#duties-title")
+    db.session.commit()
+    return render_template("cases/file.html", **_file_context(case, na_form=form, na_duty=duty_id)), 422
 
 
 @bp.route("/<public_id>/print")

@@ -77,9 +77,9 @@ def school(school_id: int):
         else:
             raw = accounts.issue_link(db.session, user, current_user)
             _audit("user_created", school.id, user.username)
-            db.session.commit()
             link = public_url("auth.set_password", token=raw)
-            notify_accounts.send_link(user, link)
+            notify_accounts.send_link(db.session, user, link)
+            db.session.commit()
             return render_template("admin/link.html", user=user, link=link, back=url_for("district.school",
                                                                                          school_id=school.id))
     admins = db.session.scalars(select(User).where(User.school_id == school.id, User.role == Role.SCHOOL_ADMIN)

@@ -38,3 +38,7 @@ __all__ += [
 from portal.models.lessons import Assignment, LessonProgress  # noqa: E402
 
 __all__ += ["Assignment", "LessonProgress"]
+
+from portal.models.mail import OutboxMail  # noqa: E402
+
+__all__ += ["OutboxMail"]

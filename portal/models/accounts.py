@@ -42,6 +42,8 @@ class School(db.Model):
     routing: Mapped[str] = mapped_column(String(16), default="all")  # "all" counselors or "lead" only
     ack_urgent_hours: Mapped[int] = mapped_column(Integer, default=1)
     ack_normal_hours: Mapped[int] = mapped_column(Integer, default=24)
+    # A duty due "immediately" shows "due now" at once; this only delays its "overdue" badge and escalation.
+    duty_grace_minutes: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
     retention_days: Mapped[int] = mapped_column(Integer, default=1825)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

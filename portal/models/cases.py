@@ -6,7 +6,7 @@ import enum
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -32,6 +32,8 @@ ENTRY_KINDS = (
     "note", "victim_contact", "guardian_contact", "police_report", "dsc_referral", "takedown",
     "school_violence_procedure", "safety_measure", "counselling", "follow_up", "outcome",
 )
+# Entries the portal writes for a decision about a checklist item; they are not chosen on the log form.
+DUTY_ENTRY_KINDS = ("duty_not_applicable", "duty_open_at_close")
 TAKEDOWN_STATUSES = ("requested", "removed", "reappeared")
 OUTCOMES = ("resolved", "referred_to_police", "school_violence_committee", "no_further_action", "transferred")
 
@@ -149,6 +151,8 @@ class ResponseEntry(db.Model):
     platform: Mapped[str | None] = mapped_column(String(16))
     takedown_status: Mapped[str | None] = mapped_column(String(16))
     corrects_id: Mapped[int | None] = mapped_column(ForeignKey("response_entries.id"))
+    duty_id: Mapped[str | None] = mapped_column(String(40))  # the checklist item a duty decision concerns
+    after_close: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # a late addendum
 
     case: Mapped[Case] = relationship(back_populates="entries")
     author: Mapped[User | None] = relationship()
@@ -166,6 +170,9 @@ class DutyItem(db.Model):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     done_entry_id: Mapped[int | None] = mapped_column(ForeignKey("response_entries.id"))
+    # Marked "not applicable" with a reason, which is the entry it points to.
+    not_applicable_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    not_applicable_entry_id: Mapped[int | None] = mapped_column(ForeignKey("response_entries.id"))
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     case: Mapped[Case] = relationship(back_populates="duties")

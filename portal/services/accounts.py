@@ -67,16 +67,32 @@ def find_user(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
 
 
-def authenticate(session: Session, username: str, password: str) -> User | None:
-    """The active user these credentials belong to, or None."""
+def check_credentials(session: Session, username: str, password: str) -> tuple[User | None, str | None]:
+    """The active user these credentials belong to (or None) and, when its hash needs upgrading, a new hash.
+
+    Reads only: the slow hash is checked (and any new one made) before the caller opens a write transaction,
+    so on SQLite no sign-in holds the write lock while argon2 works.
+    """
     user = find_user(session, username)
     if not check_password(user, password) or user is None or not user.active:
-        return None
+        return None, None
     if user.school is not None and not user.school.is_active:
-        return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        return None, None
+    return user, hash_password(password) if _hasher.check_needs_rehash(user.password_hash) else None
+
+
+def record_sign_in(user: User, new_hash: str | None) -> None:
+    """Write what a successful sign-in changes: the upgraded hash, if any, and the time."""
+    if new_hash:
+        user.password_hash = new_hash
     user.last_login_at = utcnow()
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The active user these credentials belong to, or None; records the sign-in on the user row."""
+    user, new_hash = check_credentials(session, username, password)
+    if user is not None:
+        record_sign_in(user, new_hash)
     return user
 
 

@@ -225,16 +225,65 @@ def start_work(session: Session, user: User, case: Case, address: str | None = N
     _log_status(session, user, case, "case_in_progress", address)
 
 
-def close(session: Session, user: User, case: Case, outcome: str, address: str | None = None, now=None) -> None:
-    """Close a case with an outcome."""
+def open_legal_duties(case: Case) -> list[tuple[DutyItem, duties.DutyRule]]:
+    """Legal duties of a case that are neither done nor marked not applicable, with their rules."""
+    found = []
+    for item in case.duties:
+        rule = duties.rule(case.school.jurisdiction, item.duty_id)
+        if item.done_at is None and item.not_applicable_at is None and rule is not None and rule.legal:
+            found.append((item, rule))
+    return found
+
+
+def close(session: Session, user: User, case: Case, outcome: str, address: str | None = None, now=None,
+          *, reasons: dict[str, str] | None = None) -> None:
+    """Close a case with an outcome; every legal duty still open needs a reason, which is logged."""
+    now = now or utcnow()
     if case.status == CaseStatus.CLOSED:
         raise CaseError("already_closed")
     if case.status == CaseStatus.NEW:
         raise CaseError("acknowledge_first")
     if outcome not in OUTCOMES:
         raise CaseError("bad_outcome")
-    case.status, case.outcome, case.closed_at = CaseStatus.CLOSED, outcome, now or utcnow()
+    reasons = {key: (value or "").strip() for key, value in (reasons or {}).items()}
+    still_open = open_legal_duties(case)
+    if any(not reasons.get(item.duty_id) for item, _rule in still_open):
+        raise CaseError("reasons_required")
+    for item, _rule in still_open:
+        _duty_entry(session, user, case, item, "duty_open_at_close", reasons[item.duty_id], now)
+    case.status, case.outcome, case.closed_at = CaseStatus.CLOSED, outcome, now
+    case.updated_at = now
     _log_status(session, user, case, "case_closed", address)
+
+
+def mark_not_applicable(session: Session, user: User, case: Case, duty_id: str, reason: str | None,
+                        address: str | None = None, now: datetime | None = None) -> None:
+    """Mark an open checklist item "not applicable"; the reason becomes a log entry."""
+    now = now or utcnow()
+    item = next((d for d in case.duties if d.duty_id == duty_id), None)
+    if item is None or item.done_at is not None or item.not_applicable_at is not None:
+        raise CaseError("duty_not_open")
+    if case.status == CaseStatus.CLOSED:
+        raise CaseError("closed")
+    if not (reason or "").strip():
+        raise CaseError("reason_required")
+    entry = _duty_entry(session, user, case, item, "duty_not_applicable", reason.strip(), now)
+    item.not_applicable_at, item.not_applicable_entry_id = now, entry.id
+    case.updated_at = now
+    audit.record(session, "duty_not_applicable", actor=user, case_id=case.id, school_id=case.school_id,
+                 target=f"duty:{duty_id}", address=address)
+
+
+def _duty_entry(session: Session, user: User, case: Case, item: DutyItem, kind: str, reason: str,
+                now: datetime) -> ResponseEntry:
+    entry = ResponseEntry(case_id=case.id, author_id=user.id, kind=kind, happened_at=now, logged_at=now,
+                          text=reason[:REASON_MAX], duty_id=item.duty_id)
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+REASON_MAX = 2000
 
 
 def reopen(session: Session, user: User, case: Case, address: str | None = None) -> None:
@@ -254,8 +303,6 @@ def add_entry(session: Session, user: User, case: Case, kind: str, happened_at: 
     now = now or utcnow()
     if kind not in ENTRY_KINDS:
         raise CaseError("bad_kind")
-    if case.status == CaseStatus.CLOSED:
-        raise CaseError("closed")
     if happened_at > now + timedelta(minutes=5):
         raise CaseError("in_future")
     if kind == "police_report" and not agency:
@@ -268,11 +315,12 @@ def add_entry(session: Session, user: User, case: Case, kind: str, happened_at: 
         raise CaseError("bad_correction")
     entry = ResponseEntry(case_id=case.id, author_id=user.id, kind=kind, happened_at=happened_at, logged_at=now,
                           text=(text or "").strip() or None, agency=agency, report_number=report_number, link=link,
-                          platform=platform, takedown_status=takedown_status, corrects_id=corrects_id)
+                          platform=platform, takedown_status=takedown_status, corrects_id=corrects_id,
+                          after_close=case.status == CaseStatus.CLOSED)
     session.add(entry)
     session.flush()
     for item in case.duties:
-        if item.done_at is None and item.satisfied_by == kind:
+        if item.done_at is None and item.not_applicable_at is None and item.satisfied_by == kind:
             item.done_at, item.done_entry_id = happened_at, entry.id
     if case.status == CaseStatus.ACKNOWLEDGED:
         case.status = CaseStatus.IN_PROGRESS
@@ -280,7 +328,7 @@ def add_entry(session: Session, user: User, case: Case, kind: str, happened_at: 
     if kind == "police_report":
         case.police_told = True
     audit.record(session, "entry_added", actor=user, case_id=case.id, school_id=case.school_id,
-                 target=f"entry:{entry.id}:{kind}", address=address)
+                 target=f"entry:{entry.id}:{kind}" + (":addendum" if entry.after_close else ""), address=address)
     return entry
 
 
@@ -301,11 +349,59 @@ def add_assignee(session: Session, user: User, case: Case, other: User, *, trans
     notify.notify(session, [other], case, "assigned")
 
 
-def overdue_duties(case: Case, now: datetime) -> list[DutyItem]:
-    """Duties of an open case that are past their deadline."""
+# --- deadlines: one computation for badges, the inbox, the dashboard and escalation ---------------------
+
+STATE_ORDER = {"overdue": 0, "due_now": 1, "due": 2}
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """Where one open item stands: "due_now" (due immediately, within the school's grace period), "due", or
+    "overdue"; `at` is when it was due; `rule` is its checklist rule (None for acknowledging a new case)."""
+
+    state: str
+    at: datetime
+    rule: duties.DutyRule | None = None
+
+
+def duty_deadline(case: Case, item: DutyItem, now: datetime) -> Deadline | None:
+    """The state of one checklist item, or None when it is done.
+
+    A duty due immediately (the police report, 청소년성보호법 34②) is "due now" from the first minute, never
+    softened; the school's grace period only delays its "overdue" badge and escalation. Guidance items keep
+    their own deadlines without grace.
+    """
+    if item.done_at is not None or item.not_applicable_at is not None:
+        return None
+    rule = duties.rule(case.school.jurisdiction, item.duty_id)
+    immediate = rule is not None and rule.immediate
+    late_at = item.due_at + (timedelta(minutes=case.school.duty_grace_minutes) if immediate else timedelta(0))
+    state = "overdue" if now >= late_at else "due_now" if immediate else "due"
+    return Deadline(state, item.due_at, rule)
+
+
+def deadlines(case: Case, now: datetime) -> list[Deadline]:
+    """Every open deadline of a case, acknowledging it included; none once it is closed."""
     if case.status == CaseStatus.CLOSED:
         return []
-    return [d for d in case.duties if d.done_at is None and d.due_at <= now]
+    found = [d for d in (duty_deadline(case, item, now) for item in case.duties) if d is not None]
+    if case.status == CaseStatus.NEW:
+        at = ack_deadline(case)
+        found.append(Deadline("overdue" if now >= at else "due", at))
+    return found
+
+
+def next_deadline(case: Case, now: datetime) -> Deadline | None:
+    """The most pressing open deadline: overdue first, then due now, then the earliest."""
+    found = deadlines(case, now)
+    return min(found, key=lambda d: (STATE_ORDER[d.state], d.at)) if found else None
+
+
+def overdue_duties(case: Case, now: datetime) -> list[DutyItem]:
+    """Checklist items of an open case that are overdue (past their deadline and, if immediate, the grace)."""
+    if case.status == CaseStatus.CLOSED:
+        return []
+    return [item for item in case.duties if (d := duty_deadline(case, item, now)) and d.state == "overdue"]
 
 
 def ack_deadline(case: Case) -> datetime:
@@ -331,11 +427,10 @@ def inbox(session: Session, user: User, *, status: str | None = None, category: 
 
     def urgency(case: Case):
         closed = case.status == CaseStatus.CLOSED
-        late = bool(overdue_duties(case, now)) or (case.status == CaseStatus.NEW and ack_deadline(case) <= now)
-        deadlines = [d.due_at for d in case.duties if d.done_at is None]
-        if case.status == CaseStatus.NEW:
-            deadlines.append(ack_deadline(case))
-        return (closed, not case.urgent, not late, min(deadlines) if deadlines else case.created_at)
+        pressing = next_deadline(case, now)
+        if pressing is None:
+            return (closed, not case.urgent, len(STATE_ORDER), case.created_at)
+        return (closed, not case.urgent, STATE_ORDER[pressing.state], pressing.at)
 
     return sorted(cases, key=urgency)
 
@@ -365,7 +460,8 @@ def escalate(session: Session, app: Flask, now: datetime) -> int:
             done += 1
         for item in overdue_duties(case, now):
             if item.escalated_at is None:
-                notify.notify(session, _escalation_targets(session, case), case, "duty_overdue")
+                notify.notify(session, _escalation_targets(session, case), case, "duty_overdue",
+                              open_since=case.created_at, now=now)
                 item.escalated_at = now
                 audit.record(session, "escalated_duty", case_id=case.id, school_id=case.school_id,
                              target=f"duty:{item.duty_id}", address="tick")

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-import os
-import secrets
-import smtplib
-from email.message import EmailMessage
-from pathlib import Path
+from datetime import datetime
 
-from flask import current_app
-from flask_babel import force_locale
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from portal.models import Case, Notification, User
-from portal.models.base import utcnow
+from portal.services import mail
 from portal.urls import public_url
-
-log = logging.getLogger("portal.notify")
 
 KINDS = ("new_case", "assigned", "ack_overdue", "duty_overdue", "student_request", "status_changed", "purge_warning")
 
@@ -30,7 +22,9 @@ def _subject(kind: str, reference: str, urgent: bool) -> str:
         "student_request": _("%(urgency)sA student asked for help: %(ref)s", urgency=urgency, ref=reference),
         "assigned": _("%(urgency)sYou were added to case %(ref)s", urgency=urgency, ref=reference),
         "ack_overdue": _("%(urgency)sCase %(ref)s has not been acknowledged in time", urgency=urgency, ref=reference),
-        "duty_overdue": _("%(urgency)sA legal duty on case %(ref)s is overdue", urgency=urgency, ref=reference),
+        # Translators: an escalation. It names no law: the case file says which item and on what basis.
+        "duty_overdue": _("%(urgency)sCase %(ref)s: a checklist item is still open past its deadline",
+                          urgency=urgency, ref=reference),
         "status_changed": _("The status of case %(ref)s changed", ref=reference),
         "purge_warning": _("Closed case %(ref)s will be deleted in 30 days under the retention period",
                            ref=reference),
@@ -44,8 +38,13 @@ def describe(notification: Notification) -> str:
     return _subject(notification.kind, case.reference if case else "", bool(case and case.urgent))
 
 
-def notify(session: Session, users: list[User], case: Case, kind: str) -> None:
-    """Add a notice for each user and queue an e-mail to those with an address."""
+def notify(session: Session, users: list[User], case: Case, kind: str, *, open_since: datetime | None = None,
+           now: datetime | None = None) -> None:
+    """Add a notice for each user and, for those with an address, a mail to the outbox (sent after commit).
+
+    With `open_since`, the mail says how long the item has been open (escalations).
+    """
+    hours = int((now - open_since).total_seconds() // 3600) if open_since and now else None
     seen = set()
     for user in users:
         if user.id in seen or not user.active:
@@ -53,47 +52,21 @@ def notify(session: Session, users: list[User], case: Case, kind: str) -> None:
         seen.add(user.id)
         session.add(Notification(user_id=user.id, case_id=case.id, kind=kind))
         if user.email:
-            send_mail(user, case, kind)
+            queue_case_mail(session, user, case, kind, hours)
 
 
-def send_mail(user: User, case: Case, kind: str) -> None:
-    """Send (or queue in instance/outbox) a mail with the reference, urgency and a link only."""
-    config = current_app.config
+def queue_case_mail(session: Session, user: User, case: Case, kind: str, hours: int | None = None) -> None:
+    """A mail with the reference, urgency and a link only, in the recipient's language."""
     with force_locale(user.locale or "ko"):
         subject = _subject(kind, case.reference, case.urgent)
         link = public_url("cases.file", public_id=case.public_id)
+        lines = [subject]
+        if hours is not None:
+            lines.append(ngettext("The case was opened %(num)d hour ago.", "The case was opened %(num)d hours ago.",
+                                  hours))
         body = "\n\n".join([
-            subject,
+            *lines,
             _("Sign in to the portal to see it: %(link)s", link=link),
             _("For confidentiality this e-mail never contains names or what happened."),
         ])
-    deliver(user.email, subject, body, config)
-
-
-def deliver(to: str, subject: str, body: str, config) -> None:
-    """Send a plain-text mail through SMTP, or write it to instance/outbox when no server is configured."""
-    message = EmailMessage()
-    message["Subject"] = subject
-    message["From"] = config["MAIL_FROM"]
-    message["To"] = to
-    message.set_content(body)
-    try:
-        if config.get("MAIL_SERVER"):
-            with smtplib.SMTP(config["MAIL_SERVER"], int(config["MAIL_PORT"]), timeout=10) as smtp:
-                if config.get("MAIL_USE_STARTTLS"):
-                    smtp.starttls()
-                if config.get("MAIL_USERNAME"):
-                    smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
-                smtp.send_message(message)
-            log.info("mail sent")
-        else:
-            outbox = Path(current_app.instance_path) / "outbox"
-            outbox.mkdir(parents=True, exist_ok=True)
-            name = f"{utcnow():%Y%m%dT%H%M%S}-{secrets.token_hex(4)}.eml"
-            fd = os.open(outbox / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(message.as_bytes())
-            log.info("mail queued")
-    except (OSError, smtplib.SMTPException):
-        # The notice in the portal is already saved; a mail failure must not lose anything.
-        log.warning("mail could not be sent")
+    mail.queue(session, user.email, subject, body, school_id=case.school_id)

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-
-from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from sqlalchemy.orm import Session
 
 from portal.models import User
-from portal.services.notify import deliver
-
-log = logging.getLogger("portal.notify")
+from portal.services import mail
 
 
-def send_link(user: User, link: str) -> None:
-    """Mail a set-password link to a user who has an address; without one, the admin hands it over."""
+def send_link(session: Session, user: User, link: str) -> None:
+    """Queue a set-password link for a user who has an address (sent after commit); else the admin hands it over."""
     if not user.email:
         return
     with force_locale(user.locale or "ko"):
@@ -25,4 +21,4 @@ def send_link(user: User, link: str) -> None:
             _("Use this link within 72 hours to set your password. It works only once: %(link)s", link=link),
             _("If you did not expect this e-mail, you can ignore it."),
         ])
-    deliver(user.email, subject, body, current_app.config)
+    mail.queue(session, user.email, subject, body, school_id=user.school_id)

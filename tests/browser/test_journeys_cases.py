@@ -68,7 +68,9 @@ def test_report_to_closure(live_server, open_page, axe, lang):
     counselor.locator("select[name=takedown_status]").select_option("requested")
     counselor.get_by_role("button", name=WORDS[lang]["add"]).click()
     assert "2026-000123" in counselor.content()
-    counselor.locator("select[name=outcome]").select_option("referred_to_police")
+    assert counselor.locator("input[name=outcome]:checked").count() == 0  # nothing preselected
+    counselor.locator("input[name=outcome][value=referred_to_police]").check()
+    counselor.locator("input[name=confirm]").check()
     counselor.get_by_role("button", name=WORDS[lang]["close"]).click()
     axe.check(counselor, f"closed case file [{lang}]")
     counselor.get_by_role("link", name=WORDS[lang]["print"]).click()
@@ -140,7 +142,7 @@ def test_case_file_by_keyboard_alone(live_server, open_page):
     teacher.locator("input[name=categories][value=threat]").check()
     teacher.locator("input[name=victim_kind][value=unknown]").check()
     teacher.locator("input[name=urgent][value=no]").check()
-    teacher.locator("input[name=police_told][value=yes]").check()
+    teacher.locator("input[name=police_told][value=no]").check()
     teacher.locator("textarea[name=description]").fill("Keyboard case journey.")
     with teacher.expect_navigation():
         teacher.locator("button[value=review]").click()
@@ -156,8 +158,9 @@ def test_case_file_by_keyboard_alone(live_server, open_page):
         for _ in range(limit):
             page.keyboard.press("Tab")
             state = page.evaluate("""sel => ({hit: document.activeElement.matches(sel),
-                outline: getComputedStyle(document.activeElement).outlineStyle})""", selector)
-            assert state["outline"] != "none", "focus must always be visible"
+                outline: getComputedStyle(document.activeElement).outlineStyle,
+                element: document.activeElement.outerHTML.slice(0, 160)})""", selector)
+            assert state["outline"] != "none", f"focus must always be visible: {state['element']}"
             if state["hit"]:
                 return
         raise AssertionError(f"Tab never reached {selector}")
@@ -178,8 +181,15 @@ def test_case_file_by_keyboard_alone(live_server, open_page):
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert "Met the student with the homeroom teacher." in page.content()
-    tab_to("select[name=outcome]")
+    # The police report is not logged: closing asks why, and the reason goes into the log.
+    tab_to("textarea[name=reason_police_report]")
+    page.keyboard.type("The guardian reported it at the police station.")
+    tab_to("input[name=outcome]")
+    page.keyboard.press("Space")
+    tab_to("input[name=confirm]")
+    page.keyboard.press("Space")
     tab_to("form[action$='/close'] [type=submit]")
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert "Closed" in page.locator("p.lead").inner_text()
+    assert "The guardian reported it at the police station." in page.locator("#log").inner_text()

@@ -1,0 +1,33 @@
+"""Outgoing mail, written in the same transaction as what it describes and delivered after commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.extensions import db
+from portal.models.base import UTCDateTime, utcnow
+from portal.services.crypto import EncryptedText
+
+
+class OutboxMail(db.Model):
+    """One mail to one address. Subject and body are encrypted: a reset link in them is a secret."""
+
+    __tablename__ = "outbox_mails"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Chosen when the row is written, so a resend after a crash carries the same Message-ID.
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id", ondelete="SET NULL"), index=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(EncryptedText)
+    body: Mapped[str] = mapped_column(EncryptedText)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    given_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(80))  # an exception class name, never content
