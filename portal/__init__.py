@@ -6,15 +6,26 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from portal import config as config_module
 from portal import models  # noqa: F401  registers every table before anything binds
+
+
+class DatabaseId(IntegerConverter):
+    """<int:…> in a URL: an id the database can hold. A larger number is simply not found (404), never a 500 from
+    PostgreSQL's integer range."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: load config, bind extensions, register blueprints, CLI and error handlers."""
     instance_path = os.environ.get("PORTAL_INSTANCE_PATH") or str(config_module.PROJECT_ROOT / "instance")
     app = Flask(__name__, instance_path=str(Path(instance_path).resolve()), instance_relative_config=True)
+    app.url_map.converters["int"] = DatabaseId  # before any route: every <int:…> is a database id
     app.config.from_object(config_module.Defaults)
     app.config.from_pyfile("config.py", silent=True)
     config_module.load_environment(app.config)
@@ -85,6 +96,13 @@ def _finalize_config(app: Flask) -> None:
     else:
         cfg["SESSION_COOKIE_NAME"] = "portal"
     cfg["RATELIMIT_STORAGE_URI"] = cfg.get("RATELIMIT_STORAGE_URI") or "memory://"
+    if cfg["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
+        # A Redis that hangs must not hang sign-in: give up within half a second and fall back to memory.
+        cfg.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
+    if cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # After a PostgreSQL restart every pooled connection is dead: test each one before use instead of
+        # failing the next request on it with 500.
+        cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, **cfg.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
     if cfg.get("TRUSTED_HOSTS") is None:
         cfg["TRUSTED_HOSTS"] = trusted_hosts(cfg["PUBLIC_URL"])
 

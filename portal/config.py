@@ -41,6 +41,10 @@ class Defaults:
     RATELIMIT_LOGIN_PER_ACCOUNT = "10 per 15 minutes"
     RATELIMIT_LOGIN_PER_ADDRESS = "600 per 15 minutes"
     RATELIMIT_DEFAULT = "3000 per minute"
+    # Redis down must never block a report: counting falls back to this process's memory (logged, and shown on the
+    # school admin's dashboard) until Redis answers again; the same limits apply, per process.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True
 
     PASSWORD_MIN_LENGTH = 10
     DEMO_MODE = False

@@ -6,7 +6,10 @@ from contextlib import contextmanager
 
 from flask import g, has_request_context, request
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 # GET views in these blueprints write audit rows (cases, reports, the class CSV export) or lesson progress
 # ("started" on first view), so their transactions take the write lock up front.
@@ -54,3 +57,10 @@ def configure_engine(engine: Engine) -> None:
         # A deferred transaction that reads and then writes fails at once with "database is locked"
         # (SQLite cannot wait there); IMMEDIATE takes the write lock at BEGIN, where busy_timeout waits.
         connection.exec_driver_sql("BEGIN IMMEDIATE" if _wants_write_lock() else "BEGIN")
+
+
+def insert_if_missing(session: Session, model, **values) -> None:
+    """INSERT … ON CONFLICT DO NOTHING: make sure a row exists even when concurrent transactions race to create
+    it (a plain check-then-insert gives one of them a duplicate key)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing())

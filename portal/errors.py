@@ -7,7 +7,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, SecurityError
 
 MESSAGES = {
     400: (_l("Something in that request was not right"),
@@ -55,9 +55,30 @@ def _refuse_untrusted_host():
     return Response("400\n" + "\n".join(lines) + "\n", status=400, content_type="text/plain; charset=utf-8")
 
 
+class UnstorableCharacter(BadRequest):
+    """A NUL character in the address or a form: no database stores it in text, and no person types it."""
+
+
+def _refuse_nul():
+    """Refuse a NUL anywhere a view could read it, before it reaches a query (PostgreSQL rejects it with 500)."""
+    values = [request.path, *request.args.keys(), *request.args.values()]
+    if request.method == "POST":
+        values += [*request.form.keys(), *request.form.values()]
+    if any("\x00" in value for value in values):
+        raise UnstorableCharacter()
+    return None
+
+
+def _unstorable(_error):
+    return _render(400, _l("What was sent contains a character that cannot be stored (a NUL character). "
+                           "Remove it, or type the text again, and send it once more. Nothing was saved."))
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers; the host check runs before every other hook (CSRF and sessions included)."""
     app.before_request(_refuse_untrusted_host)
+    app.before_request(_refuse_nul)
+    app.register_error_handler(UnstorableCharacter, _unstorable)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(InternalServerError, _server_error)

@@ -20,6 +20,19 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
+def shared_limits_down() -> bool:
+    """True when rate limits are meant to be shared through Redis and Redis does not answer (each process then
+    counts on its own)."""
+    from flask import current_app
+
+    if not current_app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
+        return False
+    try:
+        return not limiter.storage.check()
+    except Exception:  # any failure to reach the storage means the same: not shared right now
+        return True
+
+
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()

@@ -1,8 +1,27 @@
-"""Forms shared by several blueprints."""
+"""Forms shared by several blueprints, and the validators they share."""
+
+from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, SubmitField
+from wtforms.validators import ValidationError
+
+EARLIEST_YEAR = 2000  # nothing the portal records happened before this
+
+
+class PlausibleDate:
+    """A date or time between EARLIEST_YEAR and next year: year 1 or 9999 is a typing slip, and such dates
+    cannot be converted between time zones."""
+
+    def __call__(self, form, field):
+        value = field.data
+        if value is None:
+            return
+        year = value.year if isinstance(value, date | datetime) else None
+        if year is None or not EARLIEST_YEAR <= year <= datetime.now().year + 1:
+            raise ValidationError(_l("Enter a date between %(first)s and %(last)s.", first=EARLIEST_YEAR,
+                                     last=datetime.now().year + 1))
 
 
 class EmptyForm(FlaskForm):

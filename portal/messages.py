@@ -10,7 +10,9 @@ ACCOUNT_ERRORS = {
     "bad_role": _l("That role does not exist."),
     "bad_school": _l("Every user except a district admin belongs to a school."),
     "username_taken": _l("That username is already in use."),
-    "bad_code": _l("School codes use only letters, digits and '-'."),
+    "bad_email": _l("Enter one e-mail address, such as name@school.kr, without spaces or commas."),
+    "bad_code": _l("School codes use 1 to 24 lowercase letters (a-z), digits and '-', starting with a letter or "
+                   "digit."),
     "code_taken": _l("That school code is already in use."),
     "not_allowed": _l("You are not allowed to do that."),
     "bad_encoding": _l("The file is neither UTF-8 nor CP949 text."),

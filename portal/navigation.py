@@ -8,7 +8,7 @@ from flask_login import current_user
 
 # role -> (endpoint, label); an entry shows only once its blueprint exists.
 ROLE_LINKS: dict[str, list[tuple[str, object]]] = {
-    "student": [("lessons.my_lessons", _l("My lessons"))],
+    "student": [("lessons.my_lessons", _l("My lessons")), ("reports.mine", _l("My requests"))],
     "teacher": [("reports.new", _l("Report an incident")), ("reports.mine", _l("My reports")),
                 ("classes.index", _l("My classes")), ("lessons.staff_training", _l("Staff training"))],
     "counselor": [("cases.inbox", _l("Case inbox")), ("reports.new", _l("Report an incident")),

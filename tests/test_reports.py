@@ -294,3 +294,47 @@ def test_escalation_reaches_the_assignees_when_lead_and_admin_are_excluded(app, 
         notified = set(db.session.scalars(select(Notification.user_id)))
     assert notified == {staff["counselor"]}
     assert _assignees(app, case.id) == {staff["counselor"]}
+
+
+def test_a_student_in_danger_sees_what_to_do_right_now(app, client, staff, make_user, login):
+    student = make_user(role="student")
+    login(client, student)
+    response = post(client, "/reports/help", {"message": "Someone is threatening to post a picture of me.",
+                                             "urgent": "yes", "submission_token": "danger-token-00000001"},
+                    token_from="/reports/help")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/sent")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    for words in ("지금 위험하다면 바로 전화하세요", "112", "117", "02-735-8994", "다음 등교일", "내 요청"):
+        assert words in page, words
+    english = client.get(response.headers["Location"], headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "If you are in danger now, call now" in english and "next school day" in english
+    case = only_case(app)
+    assert case.urgent and case.kind == "student_request"
+    with app.app_context():
+        notified = set(db.session.scalars(select(Notification.user_id)))
+    assert staff["lead"] in notified
+    # The dashboard button, the menu and the list all say "My requests".
+    mine = client.get("/reports/mine").get_data(as_text=True)
+    assert "<h1>내 요청</h1>" in mine and case.reference in mine
+    assert "내 요청" in client.get("/").get_data(as_text=True)
+    # Another student cannot open this page.
+    other = app.test_client()
+    login(other, make_user(role="student"))
+    assert other.get(response.headers["Location"]).status_code == 404
+
+
+def test_a_request_that_is_not_urgent_gets_a_calm_confirmation(app, client, staff, make_user, login):
+    login(client, make_user(role="student"))
+    response = post(client, "/reports/help", {"message": "I saw something in a group chat.", "urgent": "no",
+                                             "submission_token": "calm-token-0000000001"}, token_from="/reports/help")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "보냈어요" in page and "지금 위험하다면" not in page
+
+
+def test_a_signed_out_student_gets_help_lines_not_a_bare_sign_in_page(client):
+    response = client.get("/reports/help")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/help")
+    page = client.get("/help").get_data(as_text=True)
+    assert "112" in page and "02-735-8994" in page and "/login?next=/reports/help" in page
+    english = client.get("/help", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Get help now" in english and "Sign in to write to a counselor" in english

@@ -49,8 +49,11 @@ MATRIX: dict[str, dict | str] = {
     "reports.new": {ANON: "login", **{r: 200 for r in ROLES}, "student": 404, "district_admin": 404},
     "reports.form": {ANON: "login", **{r: 200 for r in ROLES}, "student": 404, "district_admin": 404},
     "reports.mine": SIGNED_IN,
-    "reports.help_request": {ANON: "login", **{r: 404 for r in ROLES}, "student": 200},
+    # A signed-out visitor is sent to the public help page instead of a bare sign-in page.
+    "reports.help_request": {ANON: "help", **{r: 404 for r in ROLES}, "student": 200},
     "reports.receipt": {ANON: "login", **{r: 404 for r in ROLES}},
+    "reports.help_sent": {ANON: "login", **{r: 404 for r in ROLES}},  # only the student who asked
+    "public.get_help": OPEN,
     # Cases: the example case is assigned to another counselor; the visitor never has need-to-know, except that the
     # school admin may see who opened it.
     "cases.inbox": {ANON: "login", **{r: 404 for r in ROLES}, "counselor": 200, "school_admin": 200},
@@ -101,6 +104,7 @@ def _example_urls(app, make_user) -> dict[str, str]:
     return {
         "auth.set_password": f"/set-password/{link}",
         "reports.receipt": f"/reports/{case_id}/receipt",
+        "reports.help_sent": f"/reports/help/{case_id}/sent",
         **{f"cases.{name}": f"/cases/{case_id}{suffix}" for name, suffix in (
             ("file", ""), ("print_report", "/print"), ("access_log", "/access"), ("acknowledge", "/acknowledge"),
             ("start", "/start"), ("reopen", "/reopen"), ("add_entry", "/entries"), ("assign", "/assign"),
@@ -154,6 +158,8 @@ def test_route_role_matrix(app, make_user, login, who):
         response = client.get(url)
         if want == "login":
             assert response.status_code == 302 and "/login" in response.headers["Location"], endpoint
+        elif want == "help":
+            assert response.status_code == 302 and response.headers["Location"].endswith("/help"), endpoint
         else:
             assert response.status_code == want, f"{endpoint} as {who}: {response.status_code}"
 

@@ -105,7 +105,7 @@ class SettingsForm(FlaskForm):
 class SchoolForm(FlaskForm):
     """A district admin adds or edits a school."""
 
-    code = StringField(_l("School code"), validators=[DataRequired(_l("Enter a code.")), Length(max=32)],
+    code = StringField(_l("School code"), validators=[DataRequired(_l("Enter a code.")), Length(max=24)],
                        description=_l("Short, lowercase, used in usernames and case references, e.g. hanbit"))
     name_ko = StringField(_l("Name in Korean"), validators=[DataRequired(_l("Enter the Korean name.")),
                                                            Length(max=120)])

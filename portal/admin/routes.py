@@ -18,7 +18,7 @@ from portal.admin.forms import (
     RosterUploadForm,
     SettingsForm,
 )
-from portal.extensions import client_address, db
+from portal.extensions import client_address, db, shared_limits_down
 from portal.forms import EmptyForm
 from portal.i18n import lang_attrs
 from portal.messages import ACCOUNT_ERRORS
@@ -60,7 +60,8 @@ def dashboard():
     staff_lessons = tuple(lesson.slug for lesson in lesson_library().band(STAFF_TRAINING_BAND))
     figures = stats.school_figures(db.session, current_user.school, staff_lessons=staff_lessons)
     unsent, mail_error = mail.undelivered(db.session, current_user.school_id)
-    return render_template("admin/dashboard.html", figures=figures, unsent=unsent, mail_error=mail_error)
+    return render_template("admin/dashboard.html", figures=figures, unsent=unsent, mail_error=mail_error,
+                           limits_down=shared_limits_down())
 
 
 @bp.route("/users")

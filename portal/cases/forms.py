@@ -15,6 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from portal.forms import PlausibleDate
 from portal.labels import ENTRY_LABELS, OUTCOME_LABELS, PLATFORM_LABELS, TAKEDOWN_LABELS
 from portal.models.cases import ENTRY_KINDS
 
@@ -24,7 +25,7 @@ class EntryForm(FlaskForm):
 
     kind = SelectField(_l("What was done"), choices=[(kind, ENTRY_LABELS[kind]) for kind in ENTRY_KINDS])
     happened_at = DateTimeLocalField(_l("When it happened"), format="%Y-%m-%dT%H:%M",
-                                     validators=[DataRequired(_l("Enter when it happened."))])
+                                     validators=[DataRequired(_l("Enter when it happened.")), PlausibleDate()])
     text = TextAreaField(_l("Details"), validators=[Optional(), Length(max=10000)],
                          description=_l("Write what was done and agreed. Do not paste or describe the image."))
     agency = StringField(_l("Police agency (for a police report)"), validators=[Optional(), Length(max=200)])

@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, SubmitField
 from wtforms.validators import DataRequired
 
+from portal.forms import PlausibleDate
 from portal.services.content import LessonLibrary
 from portal.services.lessons import band_name
 
@@ -15,7 +16,7 @@ class AssignForm(FlaskForm):
     """Give the class a lesson, due on a date."""
 
     lesson = SelectField(_l("Lesson"), validators=[DataRequired(_l("Choose a lesson."))])
-    due_on = DateField(_l("Due date"), validators=[DataRequired(_l("Enter a due date."))])
+    due_on = DateField(_l("Due date"), validators=[DataRequired(_l("Enter a due date.")), PlausibleDate()])
     submit = SubmitField(_l("Assign the lesson"))
 
 

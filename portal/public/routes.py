@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
-from portal.extensions import db
+from portal.extensions import db, shared_limits_down
 from portal.forms import LanguageForm
 from portal.urls import safe_next
 
@@ -30,6 +30,12 @@ def language():
     return redirect(safe_next(form.next.data) or url_for("public.home"))
 
 
+@bp.route("/help")
+def get_help():
+    """Help right now for anyone, signed in or not: the help lines, and how to write to a counselor."""
+    return render_template("public/get_help.html")
+
+
 @bp.route("/exit")
 def quick_exit():
     """A neutral page that the quick-exit button replaces the current page with."""
@@ -41,10 +47,13 @@ def quick_exit():
 
 @bp.route("/healthz")
 def healthz():
-    """Liveness check for the WSGI server and the browser tests."""
-    return {"status": "ok"}
+    """Liveness check for the WSGI server and the browser tests; says whether rate limits are shared right now."""
+    return {"status": "ok", "rate_limits": "per-process fallback" if shared_limits_down() else "ok"}
 
 
 @bp.app_context_processor
 def _language_form():
-    return {"language_form": LanguageForm(lang=session.get("lang"), next=request.full_path.rstrip("?"))}
+    # formdata=None: the switch on every page never reads the request's body (a page answering a POST, or an
+    # error page for a body that is too large, must not parse it again).
+    return {"language_form": LanguageForm(formdata=None, lang=session.get("lang"),
+                                          next=request.full_path.rstrip("?"))}

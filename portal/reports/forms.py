@@ -17,6 +17,8 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from portal.forms import PlausibleDate
+
 CATEGORY_LABELS = {
     "creation": _l("Someone made a fake sexual image or video of a real person"),
     "distribution": _l("Such material was shared or posted"),
@@ -65,7 +67,7 @@ class ReportForm(FlaskForm):
                           description=_l("Copy the address or the name as text. Do not save, screenshot or forward "
                                          "the image itself."))
     first_seen = DateTimeLocalField(_l("When was it first seen? (approximately)"), format="%Y-%m-%dT%H:%M",
-                                    validators=[Optional()])
+                                    validators=[Optional(), PlausibleDate()])
     how_learned = TextAreaField(_l("How did you learn about it?"), validators=[Optional(), Length(max=2000)])
     urgent = RadioField(_l("Is anyone's safety at urgent risk right now?"),
                         choices=[("yes", _l("Yes")), ("no", _l("No"))],
@@ -76,7 +78,7 @@ class ReportForm(FlaskForm):
                              choices=[("yes", _l("Yes")), ("no", _l("Not yet"))],
                              validators=[InputRequired(_l("Say whether the police have been told."))])
     police_told_at = DateTimeLocalField(_l("When were the police told?"), format="%Y-%m-%dT%H:%M",
-                                        validators=[Optional()])
+                                        validators=[Optional(), PlausibleDate()])
     police_report_number = StringField(_l("Police report number, if you have it"),
                                        validators=[Optional(), Length(max=80)])
     description = TextAreaField(_l("What happened? Describe it in your own words."),

@@ -26,7 +26,17 @@ from portal.security import guard_blueprint, roles_required
 from portal.services import audit, cases
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
-guard_blueprint(bp)
+
+
+@bp.before_request
+def _signed_out_help():
+    """A signed-out student looking for help gets the help lines and a way in, not a bare sign-in page."""
+    if request.endpoint == "reports.help_request" and not current_user.is_authenticated:
+        return redirect(url_for("public.get_help"))
+    return None
+
+
+guard_blueprint(bp)  # registered after the hook above, so that hook runs first
 REPORTERS = (Role.TEACHER, Role.COUNSELOR, Role.SCHOOL_ADMIN)
 
 
@@ -54,14 +64,28 @@ def _staff_choices() -> list[tuple[int, str]]:
 
 def _report_data(form: ReportForm) -> cases.ReportData:
     return cases.ReportData(
-        categories=form.categories.data, victim_kind=form.victim_kind.data, victim_count=form.victim_count.data,
-        victim_names=form.victim_names.data, suspects=form.suspects.data, platforms=form.platforms.data or [],
+        categories=_unique(form.categories.data), victim_kind=form.victim_kind.data,
+        victim_count=form.victim_count.data, victim_names=form.victim_names.data, suspects=form.suspects.data,
+        platforms=_unique(form.platforms.data),
         links=form.links.data, first_seen=_to_utc(form.first_seen.data), how_learned=form.how_learned.data,
         urgent=form.urgent.data == "yes", victim_knows=form.victim_knows.data or "unknown",
         guardians_told=form.guardians_told.data or "unknown", police_told=form.police_told.data == "yes",
         police_told_at=_to_utc(form.police_told_at.data), police_report_number=form.police_report_number.data,
-        description=form.description.data, excluded_ids=form.excluded.data or [],
+        description=form.description.data, excluded_ids=_unique(form.excluded.data),
     )
+
+
+def _unique(values: list | None) -> list:
+    """Each ticked value once, in order: a box posted many times (by a script) must not overflow a column."""
+    return list(dict.fromkeys(values or []))
+
+
+def _token(form) -> str:
+    """The form's submission token; one that is missing or malformed gets 400 (the page was not ours)."""
+    token = form.submission_token.data or ""
+    if not 16 <= len(token) <= 64:
+        abort(400)
+    return token
 
 
 @bp.route("/new")
@@ -85,9 +109,7 @@ def form():
         return render_template("reports/form.html", form=form), 200 if action == "edit" else 422
     if action != "submit":
         return render_template("reports/review.html", form=form, labels=_labels())
-    token = form.submission_token.data or ""
-    if len(token) < 16:
-        abort(400)
+    token = _token(form)
     try:
         case, created = cases.submit_report(db.session, current_user, _report_data(form), token, client_address())
     except cases.CaseError as error:  # routing changed between review and submit: keep what was typed
@@ -161,10 +183,15 @@ def help_request():
     if form.validate_on_submit():
         data = cases.ReportData(categories=["other"], victim_kind="student", description=form.message.data,
                                 urgent=form.urgent.data == "yes", kind="student_request")
-        case, _created = cases.submit_report(db.session, current_user, data, form.submission_token.data or
-                                             secrets.token_urlsafe(24), client_address())
+        case, _created = cases.submit_report(db.session, current_user, data, _token(form), client_address())
         db.session.commit()
-        flash(_("Your message was sent to your school's counselors. Reference: %(ref)s", ref=case.reference),
-              "success")
-        return redirect(url_for("reports.mine"))
+        return redirect(url_for("reports.help_sent", public_id=case.public_id))
     return render_template("reports/help.html", form=form), 200 if request.method == "GET" else 422
+
+
+@bp.route("/help/<public_id>/sent")
+@roles_required(Role.STUDENT)
+def help_sent(public_id: str):
+    """After a request for help: what to do right now when in danger, and where the answer will appear."""
+    case = _own_case(public_id)
+    return render_template("reports/help_sent.html", case=case)

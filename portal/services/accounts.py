@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from portal.models import ROLES, Role, School, User
 from portal.models.base import utcnow
+from portal.services.mail import valid_address
 
 # argon2-cffi's defaults are the RFC 9106 low-memory profile of argon2id (64 MiB, 3 passes).
 _hasher = PasswordHasher()
@@ -105,10 +107,14 @@ def set_password(user: User, password: str, min_length: int = 10) -> None:
     user.end_sessions()
 
 
+# Case references are CODE-YYYY-NNNN in a 40-character column, and usernames start with the code.
+SCHOOL_CODE_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,23}")
+
+
 def create_school(session: Session, code: str, name_ko: str, name_en: str, timezone: str = "Asia/Seoul") -> School:
     """Add a school; codes are lowercase and unique."""
     code = code.strip().lower()
-    if not code or not code.replace("-", "").isalnum():
+    if not SCHOOL_CODE_RE.fullmatch(code):
         raise AccountError("bad_code")
     if session.scalar(select(School).where(School.code == code)):
         raise AccountError("code_taken")
@@ -138,6 +144,9 @@ def create_user(
         raise AccountError("bad_school")
     if find_user(session, username):
         raise AccountError("username_taken")
+    email = (email or "").strip() or None
+    if email is not None and not valid_address(email):
+        raise AccountError("bad_email")  # one plain address: a line break or a list would reach the mail headers
     user = User(username=username, role=role, school=school, display_name=display_name or username, email=email)
     if password is not None:
         set_password(user, password, min_length)

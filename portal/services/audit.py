@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.database import insert_if_missing
 from portal.models import AuditEvent, AuditHead, User
 from portal.models.base import utcnow
 
@@ -38,10 +39,8 @@ def record(
     address: str | None = None,
 ) -> AuditEvent:
     """Append one row to the chain inside the caller's transaction. Never put case text in `target`."""
+    insert_if_missing(session, AuditHead, id=1, last_id=0, last_hash=GENESIS)
     head = session.scalar(select(AuditHead).where(AuditHead.id == 1).with_for_update())
-    if head is None:
-        head = AuditHead(id=1, last_id=0, last_hash=GENESIS)
-        session.add(head)
     actor_role = actor.role if actor is not None and getattr(actor, "is_authenticated", False) else None
     row = AuditEvent(
         id=head.last_id + 1,

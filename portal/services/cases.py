@@ -7,11 +7,10 @@ from datetime import datetime, timedelta
 
 from flask import Flask
 from sqlalchemy import and_, exists, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from portal.database import insert_if_missing
 from portal.models import (
     Case,
     CaseAssignee,
@@ -114,9 +113,7 @@ def visible_cases_clause(user: User):
 
 def next_reference(session: Session, school: School, year: int) -> str:
     """The next reference of a school's year, e.g. HANBIT-2026-0007, unique under concurrent submissions."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(CaseCounter).values(school_id=school.id, year=year, last_number=0)
-                    .on_conflict_do_nothing())
+    insert_if_missing(session, CaseCounter, school_id=school.id, year=year, last_number=0)
     counter = session.scalar(select(CaseCounter).where(CaseCounter.school_id == school.id, CaseCounter.year == year)
                              .with_for_update())
     counter.last_number += 1

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from portal.models import Classroom, Role, School, User
 from portal.services import accounts
+from portal.services.mail import valid_address
 
 # Column names a school export may use, in English or Korean.
 COLUMNS = {
@@ -131,6 +132,8 @@ def preview(session: Session, school: School, text: str) -> RosterPreview:
         if cell.get("grade"):
             try:
                 grade = int(cell["grade"])
+                if not 1 <= grade <= 12:
+                    raise ValueError
             except ValueError:
                 result.problems.append(RosterProblem(line, "bad_grade", cell["grade"]))
                 continue
@@ -148,7 +151,11 @@ def preview(session: Session, school: School, text: str) -> RosterPreview:
             result.problems.append(RosterProblem(line, "duplicate", str(seen[username])))
             continue
         seen[username] = line
-        row = RosterRow(line, username, cell["name"], cell["class"], grade, role, cell.get("email") or None)
+        email = (cell.get("email") or "").strip() or None
+        if email is not None and not valid_address(email):
+            result.problems.append(RosterProblem(line, "bad_email", email))
+            continue
+        row = RosterRow(line, username, cell["name"], cell["class"], grade, role, email)
         user = accounts.find_user(session, username)
         if user is not None:
             if user.school_id != school.id or user.role != Role.STUDENT:

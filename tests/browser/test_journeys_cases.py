@@ -193,3 +193,29 @@ def test_case_file_by_keyboard_alone(live_server, open_page):
         page.keyboard.press("Enter")
     assert "Closed" in page.locator("p.lead").inner_text()
     assert "The guardian reported it at the police station." in page.locator("#log").inner_text()
+
+
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_a_student_in_danger_is_told_what_to_do_now(live_server, open_page, axe, lang):
+    """Signed out, the help form leads to the help lines; signed in, an urgent request gets the 'call now' page."""
+    words = {"ko": {"send": "상담 선생님께 보내기", "now": "지금 위험하다면 바로 전화하세요", "mine": "내 요청",
+                    "help": "지금 도움 받기"},
+             "en": {"send": "Send to a counselor", "now": "If you are in danger now, call now",
+                    "mine": "My requests", "help": "Get help now"}}[lang]
+    page = open_page(lang)
+    page.goto(live_server + "/reports/help")
+    assert page.locator("h1").inner_text() == words["help"]
+    axe.check(page, f"get help now, signed out [{lang}]")
+    sign_in(page, live_server, "hanbit-student07" if lang == "ko" else "hanbit-student08")
+    page.goto(live_server + "/reports/help")
+    page.locator("textarea[name=message]").fill("Someone says they will post a fake picture of me tonight.")
+    page.locator("input[name=urgent][value=yes]").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name=words["send"]).click()
+    assert page.locator("h1").inner_text() == words["now"]
+    assert "112" in page.content() and "02-735-8994" in page.content()
+    axe.check(page, f"urgent help request sent [{lang}]")
+    with page.expect_navigation():
+        page.get_by_role("link", name=words["mine"]).first.click()
+    assert page.locator("h1").inner_text() == words["mine"]
+    axe.check(page, f"my requests [{lang}]")

@@ -88,7 +88,7 @@ def test_pages_reflow(live_server, open_page, axe, case_url, lang, width):
 
     page = open_page(lang, width=width, height=800)
     for path in ("/", "/lessons", f"/lessons/{LESSON}", f"/lessons/{LESSON}/step/3", f"/lessons/{LESSON}/scenario",
-                 f"/lessons/{LESSON}/quiz", f"/lessons/{LESSON}/print", "/login", "/forgot-password", "/exit",
+                 f"/lessons/{LESSON}/quiz", f"/lessons/{LESSON}/print", "/login", "/forgot-password", "/exit", "/help",
                  "/no-such-page"):
         page.goto(live_server + path)
         check(page, path)
