@@ -25,6 +25,8 @@ ENTRY_LABELS = {
     # Written by the portal for a decision about a checklist item, never chosen on the log form.
     "duty_not_applicable": _l("Checklist item marked not applicable"),
     "duty_open_at_close": _l("Legal duty still open when the case was closed"),
+    "classified_minor_sex_crime": _l("Classified: a sex crime against a minor (the checklist starts)"),
+    "classified_other": _l("Classified: not a sex crime against a minor"),
 }
 OUTCOME_LABELS = {
     "resolved": _l("Resolved at school"), "referred_to_police": _l("Handled by the police"),
@@ -43,6 +45,7 @@ AUDIT_LABELS = {
     "escalated_ack": _l("Escalated: not acknowledged in time"),
     "escalated_duty": _l("Escalated: checklist item overdue"),
     "duty_not_applicable": _l("Marked a checklist item not applicable"),
+    "case_classified": _l("Classified the request"),
 }
 
 GROUPS = {

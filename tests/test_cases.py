@@ -14,6 +14,7 @@ from sqlalchemy import func, select, text
 
 from portal.extensions import db
 from portal.models import AuditEvent, Case, DutyItem, Notification, ResponseEntry, User
+from portal.models.base import utcnow
 from portal.services import audit, background, cases, keys
 
 CANARY = "CANARY-7f3a9c-DO-NOT-STORE"
@@ -573,3 +574,59 @@ def test_a_duty_marked_not_applicable_needs_a_reason_and_logs_it(app, staff, log
     assert "Not applicable" in page and "Checklist item marked not applicable" in page
     assert post(lead, case_url(reported, "/duties/no_such_duty/not-applicable"), {"no_such_duty-reason": "x"},
                 token_from=case_url(reported)).status_code == 422
+
+
+# --- Which duties a case carries ---------------------------------------------------------------------------
+
+
+def _duty_ids(app, case_id) -> set[str]:
+    with app.app_context():
+        return {d.duty_id for d in db.session.get(Case, case_id).duties}
+
+
+def test_a_report_about_an_adult_staff_member_carries_no_police_duty(app, staff, login):
+    from casehelpers import file_report as send
+
+    teacher = signed_in(app, login, staff["teacher"])
+    send(teacher, victim_kind="staff")
+    case = only_case(app)
+    duties = _duty_ids(app, case.id)
+    assert "police_report" not in duties and "guardian_contact" in duties  # guidance still applies
+
+
+def test_a_student_request_starts_without_duties_until_it_is_classified(app, staff, login, make_user):
+    student = signed_in(app, login, make_user(role="student"))
+    page = student.get("/reports/help").get_data(as_text=True)
+    token = re.search(r'name="submission_token"[^>]*value="([^"]+)"', page).group(1)
+    post(student, "/reports/help", {"message": "Someone is sharing a fake picture of me.", "urgent": "no",
+                                    "submission_token": token}, token_from="/reports/help")
+    case = only_case(app)
+    assert _duty_ids(app, case.id) == set()
+    lead = signed_in(app, login, staff["lead"])
+    page = lead.get(case_url(case)).get_data(as_text=True)
+    assert "무엇에 관한 요청입니까" in page and "지금 해야 함" not in page
+    assert post(lead, case_url(case, "/classify"), {}, token_from=case_url(case)).status_code == 422
+    before = utcnow()
+    assert post(lead, case_url(case, "/classify"), {"classification": "minor_sex_crime"},
+                token_from=case_url(case)).status_code == 302
+    with app.app_context():
+        stored = db.session.get(Case, case.id)
+        police = next(d for d in stored.duties if d.duty_id == "police_report")
+        assert police.due_at >= before.replace(microsecond=0) - timedelta(seconds=1)  # due from now, not filing
+        assert [e.kind for e in stored.entries] == ["classified_minor_sex_crime"]
+        assert cases.duty_deadline(stored, police, utcnow()).state == "due_now"
+    page = lead.get(case_url(case)).get_data(as_text=True)
+    assert "지금 해야 함 — 즉시(청소년성보호법 제34조 제2항)" in page
+    again = post(lead, case_url(case, "/classify"), {"classification": "other"}, token_from=case_url(case))
+    assert again.status_code == 422  # decided once, and logged
+
+
+def test_a_request_classified_as_something_else_carries_no_duties(app, staff, login, make_user):
+    with app.app_context():
+        student = db.session.get(User, make_user(role="student"))
+        case, _ = cases.submit_report(db.session, student, cases.ReportData(["other"], "student",
+                                      description="help", kind="student_request"), "classify-token-0000001")
+        cases.classify(db.session, db.session.get(User, staff["lead"]), case, "other")
+        db.session.commit()
+        assert db.session.get(Case, case.id).duties == []
+        assert cases.next_deadline(db.session.get(Case, case.id), utcnow()).rule is None  # only acknowledging

@@ -198,18 +198,23 @@ def test_csv_export_has_the_grid_and_is_audited(app, client, login, school):
 
 def test_csv_export_is_safe_against_formula_injection(app, client, login, make_user, make_class):
     teacher = make_user(role="teacher")
-    names = ["=HYPERLINK(\"http://x\")", "+1+1", "-2", "@SUM(A1)", "\tTab", "\rReturn", "보통 이름"]
+    names = ["=HYPERLINK(\"http://x\")", "+1+1", "-2", "@SUM(A1)", "\tTab", "\rReturn", "Kim;=1+2", "보통 이름"]
     students = [make_user(role="student", display_name=name) for name in names]
     class_id = make_class(teacher, students, "inject")
     login(client, teacher)
     text = client.get(f"/classes/{class_id}/export.csv").get_data(as_text=True).lstrip("\ufeff")
     cells = [row[1] for row in csv.reader(io.StringIO(text))][1:]
-    assert sorted(cells) == sorted(["'" + name for name in names[:-1]] + ["보통 이름"])
+    assert sorted(cells) == sorted(["'" + name for name in names[:-2]] + ["Kim;'=1+2", "보통 이름"])
+    # Read with ";" as the separator, as a spreadsheet in such a locale does: still one cell, no formula.
+    for line in text.splitlines()[1:]:
+        for cell in csv.reader(io.StringIO(line), delimiter=";"):
+            assert not any(part.startswith(("=", "+", "@")) for part in cell), line
 
 
 @pytest.mark.parametrize("value,expected", [
     ("=1+2", "'=1+2"), ("+x", "'+x"), ("-x", "'-x"), ("@x", "'@x"), ("\tx", "'\tx"), ("\rx", "'\rx"),
-    ("x=1", "x=1"), ("", ""), (None, ""), (85, "85"),
+    ("x=1", "x=1"), ("", ""), (None, ""), (85, "85"), ("Kim;=1+2", "Kim;'=1+2"), ("a, -b", "a, '-b"),
+    ("Lee; \"@x", "Lee; \"'@x"), ("2-3", "2-3"),
 ])
 def test_csv_safe(value, expected):
     assert csv_safe(value) == expected

@@ -324,6 +324,7 @@ def test_the_real_duty_packs_pass_and_keep_legal_apart_from_guidance():
     (lambda item: item["title"].pop("en"), "`title` needs ko and en"),
     (lambda item: item.pop("satisfied_by"), "`satisfied_by` is missing"),
     (lambda item: item["basis"].update(en="UNCONFIRMED: a 48-hour rule"), "marked UNCONFIRMED"),
+    (lambda item: item.update(applies_to="children"), "`applies_to` must be all or minor_victim"),
 ])
 def test_a_legal_duty_with_a_problem_is_named(change, problem):
     from portal.services.duties import pack_problems

@@ -67,6 +67,7 @@ MATRIX: dict[str, dict | str] = {
     "cases.assign": POST_ONLY,
     "cases.close": POST_ONLY,
     "cases.not_applicable": POST_ONLY,
+    "cases.classify": POST_ONLY,
     # School admin pages; the example user and class are at the visitor's school.
     **{e: {ANON: "login", **{r: 404 for r in ROLES}, "school_admin": 200} for e in (
         "admin.dashboard", "admin.users", "admin.new_user", "admin.user", "admin.classes", "admin.classroom",
@@ -108,7 +109,8 @@ def _example_urls(app, make_user) -> dict[str, str]:
         **{f"cases.{name}": f"/cases/{case_id}{suffix}" for name, suffix in (
             ("file", ""), ("print_report", "/print"), ("access_log", "/access"), ("acknowledge", "/acknowledge"),
             ("start", "/start"), ("reopen", "/reopen"), ("add_entry", "/entries"), ("assign", "/assign"),
-            ("close", "/close"), ("not_applicable", "/duties/police_report/not-applicable"))},
+            ("close", "/close"), ("not_applicable", "/duties/police_report/not-applicable"),
+            ("classify", "/classify"))},
         **{f"admin.{name}": f"/admin/users/{owner}{suffix}" for name, suffix in (
             ("user", ""), ("change_role", "/role"), ("deactivate", "/deactivate"), ("activate", "/activate"),
             ("make_lead", "/lead"), ("new_link", "/link"), ("reset_two_factor", "/two-factor-reset"))},
@@ -319,3 +321,21 @@ def test_environment_settings_take_their_types(monkeypatch):
     load_environment(config)
     assert config["IDLE_TIMEOUT_STAFF"] == timedelta(minutes=20)
     assert config["TRUSTED_HOSTS"] == ["portal.school.kr", ".school.kr"]
+
+
+def test_a_failed_statement_never_shows_its_values(app, make_user, caplog):
+    """An error from the database names the SQL, not the names or addresses it carried."""
+    from sqlalchemy.exc import IntegrityError
+
+    from portal.extensions import db
+    from portal.models import User
+
+    make_user(role="teacher", username="taken-name")
+    with app.app_context():
+        db.session.add(User(username="taken-name", role="teacher", display_name="CANARY-Kim-Minji",
+                            email="canary-person@school.test", password_hash="x"))
+        with pytest.raises(IntegrityError) as failure:
+            db.session.flush()
+        db.session.rollback()
+    assert "CANARY-Kim-Minji" not in str(failure.value) and "canary-person" not in str(failure.value)
+    assert "CANARY" not in caplog.text

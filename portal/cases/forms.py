@@ -64,6 +64,21 @@ def close_form(open_legal: list[tuple[str, str]], **kwargs) -> CloseForm:
     return ClosingWithOpenDuties(**kwargs)
 
 
+class ClassifyForm(FlaskForm):
+    """A counselor records what a student's request concerns; a sex crime against a minor starts the checklist."""
+
+    classification = RadioField(
+        _l("Does this request concern a sex crime against a minor?"),
+        choices=[("minor_sex_crime", _l("Yes: the checklist starts now, with the police report due immediately")),
+                 ("other", _l("No: it concerns something else"))],
+        validators=[InputRequired(_l("Choose yes or no."))],
+        description=_l("For example a sexual image of a student, made or shared, or a threat with one. School staff "
+                       "who learn of a sex crime against someone under 19 in the course of their work must report "
+                       "it to an investigative agency immediately (Child and Youth Sex Protection Act Art. 34(2), "
+                       "as of 2026-10-02)."))
+    submit = SubmitField(_l("Record the classification"))
+
+
 class NotApplicableForm(FlaskForm):
     """Mark one checklist item as not applicable, with the reason."""
 

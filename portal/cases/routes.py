@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal.cases.forms import AssignForm, EntryForm, NotApplicableForm, close_form
+from portal.cases.forms import AssignForm, ClassifyForm, EntryForm, NotApplicableForm, close_form
 from portal.extensions import client_address, db
 from portal.forms import EmptyForm
 from portal.i18n import lang_attrs
@@ -58,6 +58,8 @@ CASE_ERRORS = {
     "reasons_required": _l("Give a reason for each legal duty that is still open."),
     "duty_not_open": _l("That checklist item is already done or marked not applicable."),
     "reason_required": _l("Give the reason; it is kept in the log."),
+    "bad_classification": _l("Choose yes or no."),
+    "already_classified": _l("This request was already classified."),
 }
 
 
@@ -106,7 +108,8 @@ def _close_form(case, **kwargs):
                       **kwargs)
 
 
-def _file_context(case, entry_form=None, close_form=None, assign_form=None, na_form=None, na_duty=None):
+def _file_context(case, entry_form=None, close_form=None, assign_form=None, na_form=None, na_duty=None,
+                  classify_form=None):
     if entry_form is None:
         # Most entries are logged right after the fact: the time defaults to now, in the school's time zone.
         local_now = utcnow().astimezone(ZoneInfo(case.school.timezone)).replace(tzinfo=None, second=0, microsecond=0)
@@ -126,6 +129,7 @@ def _file_context(case, entry_form=None, close_form=None, assign_form=None, na_f
                 na_forms={item.duty_id: na_form if item.duty_id == na_duty and na_form else
                           NotApplicableForm(prefix=item.duty_id) for item in case.duties},
                 open_legal=[item.duty_id for item, _rule in cases.open_legal_duties(case)],
+                classify_form=classify_form or ClassifyForm(),
                 action_form=EmptyForm(), rules=rules, now=now, duty_deadline=cases.duty_deadline,
                 ack_deadline=cases.ack_deadline(case), may_see_access=cases.may_see_access_log(current_user, case))
 
@@ -245,6 +249,26 @@ def close(public_id: str):
             return redirect(url_for("cases.file", public_id=public_id))
     db.session.commit()
     return render_template("cases/file.html", **_file_context(case, close_form=form)), 422
+
+
+@bp.route("/<public_id>/classify", methods=["POST"])
+def classify(public_id: str):
+    """Record whether a student's request concerns a sex crime against a minor (it starts the checklist)."""
+    case = _case(public_id)
+    form = ClassifyForm()
+    if form.validate_on_submit():
+        try:
+            cases.classify(db.session, current_user, case, form.classification.data, client_address())
+        except cases.CaseError as error:
+            db.session.rollback()
+            form.classification.errors = [str(CASE_ERRORS[error.code])]
+            case = _case(public_id)  # the rollback took the audit row of this access with it
+        else:
+            db.session.commit()
+            flash(_("The classification was recorded."), "success")
+            return redirect(url_for("cases.file", public_id=public_id) + "#duties-title")
+    db.session.commit()
+    return render_template("cases/file.html", **_file_context(case, classify_form=form)), 422
 
 
 @bp.route("/<public_id>/duties/<duty_id>/not-applicable", methods=["POST"])

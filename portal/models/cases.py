@@ -33,7 +33,8 @@ ENTRY_KINDS = (
     "school_violence_procedure", "safety_measure", "counselling", "follow_up", "outcome",
 )
 # Entries the portal writes for a decision about a checklist item; they are not chosen on the log form.
-DUTY_ENTRY_KINDS = ("duty_not_applicable", "duty_open_at_close")
+DUTY_ENTRY_KINDS = ("duty_not_applicable", "duty_open_at_close", "classified_minor_sex_crime", "classified_other")
+CLASSIFICATIONS = ("minor_sex_crime", "other")
 TAKEDOWN_STATUSES = ("requested", "removed", "reappeared")
 OUTCOMES = ("resolved", "referred_to_police", "school_violence_committee", "no_further_action", "transferred")
 
@@ -54,6 +55,9 @@ class Case(db.Model):
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
     reference: Mapped[str] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(20), default="incident")  # incident | student_request
+    # A student's request carries no checklist until a counselor records whether it concerns a sex crime
+    # against a minor: "minor_sex_crime" or "other" (None: not classified yet).
+    classification: Mapped[str | None] = mapped_column(String(24))
     categories: Mapped[str] = mapped_column(String(120), default="")  # comma-separated CATEGORIES
     platforms: Mapped[str] = mapped_column(String(120), default="")  # comma-separated PLATFORMS
     victim_kind: Mapped[str] = mapped_column(String(16), default="unknown")

@@ -24,7 +24,7 @@ from portal.models import (
     User,
 )
 from portal.models.base import utcnow
-from portal.models.cases import ENTRY_KINDS, OUTCOMES, TAKEDOWN_STATUSES
+from portal.models.cases import CLASSIFICATIONS, ENTRY_KINDS, OUTCOMES, TAKEDOWN_STATUSES
 from portal.services import audit, duties, notify
 from portal.services.background import CHECKS
 from portal.services.schools import lead_counselor
@@ -182,20 +182,56 @@ def submit_report(session: Session, reporter: User, data: ReportData, token: str
         session.add(CaseExclusion(case_id=case.id, user_id=user_id))
     for user in recipients:
         session.add(CaseAssignee(case_id=case.id, user_id=user.id, added_at=now))
-    for rule in duties.rules(school.jurisdiction):
-        item = DutyItem(case_id=case.id, duty_id=rule.id, satisfied_by=rule.satisfied_by,
-                        due_at=rule.due(now, data.urgent))
-        if rule.satisfied_by == "police_report" and data.police_told:
-            item.done_at = data.police_told_at or now  # the reporter already told the police
-        if rule.satisfied_by == "guardian_contact" and data.guardians_told == "yes":
-            item.done_at = now
-        session.add(item)
+    _start_checklist(session, case, now, police_told_at=(data.police_told_at or now) if data.police_told else None,
+                     guardians_told=data.guardians_told == "yes")
     audit.record(session, "case_created", actor=reporter, case_id=case.id, school_id=school.id, address=address)
     session.flush()
     lead = lead_counselor(session, school.id)
     to_notify = list(recipients) + ([lead] if lead and lead.id not in excluded else [])
     notify.notify(session, to_notify, case, "student_request" if data.kind == "student_request" else "new_case")
     return case, True
+
+
+def applicable_rules(case: Case) -> list[duties.DutyRule]:
+    """The checklist a case carries. A student's request carries none until it is classified as a sex crime
+    against a minor; the police duty (34②) applies only when the victim is, or may be, a minor."""
+    if case.kind == "student_request" and case.classification != "minor_sex_crime":
+        return []
+    minor = case.classification == "minor_sex_crime" or case.victim_kind in ("student", "unknown")
+    return [rule for rule in duties.rules(case.school.jurisdiction)
+            if rule.applies_to == "all" or (rule.applies_to == "minor_victim" and minor)]
+
+
+def _start_checklist(session: Session, case: Case, start: datetime, *, police_told_at: datetime | None = None,
+                     guardians_told: bool = False) -> None:
+    """Add the case's checklist items, due from `start`; what the reporter already did counts as done."""
+    for rule in applicable_rules(case):
+        item = DutyItem(case_id=case.id, duty_id=rule.id, satisfied_by=rule.satisfied_by,
+                        due_at=rule.due(start, case.urgent))
+        if rule.satisfied_by == "police_report" and police_told_at is not None:
+            item.done_at = police_told_at  # the reporter already told the police
+        if rule.satisfied_by == "guardian_contact" and guardians_told:
+            item.done_at = start
+        session.add(item)
+        case.duties.append(item)
+
+
+def classify(session: Session, user: User, case: Case, classification: str, address: str | None = None,
+             now: datetime | None = None) -> None:
+    """Record whether a student's request concerns a sex crime against a minor. If it does, the checklist starts
+    now, the police duty due immediately. Logged in the chronology; decided once."""
+    now = now or utcnow()
+    if classification not in CLASSIFICATIONS:
+        raise CaseError("bad_classification")
+    if case.kind != "student_request" or case.classification is not None:
+        raise CaseError("already_classified")
+    case.classification = classification
+    case.updated_at = now
+    session.add(ResponseEntry(case_id=case.id, author_id=user.id, kind=f"classified_{classification}",
+                              happened_at=now, logged_at=now))
+    _start_checklist(session, case, now)
+    audit.record(session, "case_classified", actor=user, case_id=case.id, school_id=case.school_id,
+                 target=f"classification:{classification}", address=address)
 
 
 # --- working a case -----------------------------------------------------------------------------------

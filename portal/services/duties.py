@@ -14,6 +14,7 @@ import yaml
 from flask import current_app
 
 KINDS = ("legal", "guidance")
+APPLIES_TO = ("all", "minor_victim")
 LANGUAGES = ("ko", "en")
 
 
@@ -31,6 +32,7 @@ class DutyRule:
     help: dict[str, str]
     cite: dict[str, str] | None = None  # legal items: the article, e.g. 청소년성보호법 제34조 제2항
     source: dict[str, str] | None = None  # guidance items: where the practice comes from
+    applies_to: str = "all"  # or "minor_victim": only when the victim is, or may be, a minor
 
     @property
     def legal(self) -> bool:
@@ -77,6 +79,8 @@ def pack_problems(data: object) -> list[str]:
                 problems.append(f"{where}: a legal duty needs the pack's `legal_as_of` date")
         elif not _both_languages(item.get("source")):
             problems.append(f"{where}: school guidance needs `source` in ko and en (no statute sets its deadline)")
+        if item.get("applies_to", "all") not in APPLIES_TO:
+            problems.append(f"{where}: `applies_to` must be all or minor_victim")
         if "UNCONFIRMED" in yaml.safe_dump(item, allow_unicode=True).upper():
             problems.append(f"{where}: states something marked UNCONFIRMED")
     return problems
@@ -109,7 +113,7 @@ def load_duty_packs(root: Path) -> dict[str, tuple[DutyRule, ...]]:
         packs[data["jurisdiction"]] = tuple(
             DutyRule(item["id"], item["kind"], item["satisfied_by"], float(item["deadline_hours"]),
                      item.get("urgent_deadline_hours"), item["title"], item["basis"], item["help"],
-                     item.get("cite"), item.get("source"))
+                     item.get("cite"), item.get("source"), item.get("applies_to", "all"))
             for item in data["items"]
         )
     return packs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -374,9 +375,19 @@ def completion_grid(session: Session, classroom: Classroom) -> CompletionGrid:
 
 
 def csv_safe(value: object) -> str:
-    """A cell a spreadsheet will not run as a formula: risky first characters get a leading quote."""
+    """A cell a spreadsheet will not run as a formula: risky first characters get a leading quote.
+
+    So does each part after a ";" or ",": a spreadsheet whose locale splits on ";" ignores the CSV's quoting and
+    would start a new cell there ("Kim;=HYPERLINK(…)" becomes "Kim" and a formula).
+    """
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(CSV_RISKY_PREFIXES) else text
+    if text.startswith(CSV_RISKY_PREFIXES):
+        text = "'" + text
+    return _SEGMENT_RISK.sub(lambda m: m.group(1) + "'" + m.group(2), text)
+
+
+# A separator, optional spaces or quotes, then a character that starts a formula.
+_SEGMENT_RISK = re.compile(r"""([;,][\s"']*)([=+\-@\t\r])""")
 
 
 def grid_csv(grid: CompletionGrid, language: str, headers: dict[str, str], statuses: dict[str, str]) -> str:

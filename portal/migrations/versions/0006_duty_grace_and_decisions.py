@@ -1,4 +1,4 @@
-"""grace period for immediate duties; "not applicable" and closing decisions on checklist items; addenda
+"""grace period for immediate duties; "not applicable" and closing decisions; addenda; classification
 
 Revision ID: 0006
 Revises: 0005
@@ -19,6 +19,8 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table('schools', schema=None) as batch_op:
         batch_op.add_column(sa.Column('duty_grace_minutes', sa.Integer(), nullable=False, server_default='60'))
+    with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('classification', sa.String(length=24), nullable=True))
     with op.batch_alter_table('response_entries', schema=None) as batch_op:
         batch_op.add_column(sa.Column('duty_id', sa.String(length=40), nullable=True))
         batch_op.add_column(sa.Column('after_close', sa.Boolean(), nullable=False, server_default=sa.false()))
@@ -37,5 +39,7 @@ def downgrade():
     with op.batch_alter_table('response_entries', schema=None) as batch_op:
         batch_op.drop_column('after_close')
         batch_op.drop_column('duty_id')
+    with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.drop_column('classification')
     with op.batch_alter_table('schools', schema=None) as batch_op:
         batch_op.drop_column('duty_grace_minutes')
