@@ -27,6 +27,7 @@ ENTRY_LABELS = {
     "duty_open_at_close": _l("Legal duty still open when the case was closed"),
     "classified_minor_sex_crime": _l("Classified: a sex crime against a minor (the checklist starts)"),
     "classified_other": _l("Classified: not a sex crime against a minor"),
+    "lead_handover": _l("The new lead counselor was added to the case (by the person named)"),
 }
 OUTCOME_LABELS = {
     "resolved": _l("Resolved at school"), "referred_to_police": _l("Handled by the police"),
@@ -46,6 +47,7 @@ AUDIT_LABELS = {
     "escalated_duty": _l("Escalated: checklist item overdue"),
     "duty_not_applicable": _l("Marked a checklist item not applicable"),
     "case_classified": _l("Classified the request"),
+    "lead_handover": _l("Added the new lead counselor to the case"),
 }
 
 GROUPS = {

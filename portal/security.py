@@ -44,6 +44,24 @@ def _load_user(token: str) -> User | None:
     return user
 
 
+# Deny by default (SecureDrop's shape): every endpoint needs a signed-in user except these. A new route that
+# forgets its guard is still closed; blueprint guards and per-view checks only narrow further.
+PUBLIC_ENDPOINTS = frozenset({
+    "static", "public.home", "public.language", "public.quick_exit", "public.healthz", "public.get_help",
+    "auth.login", "auth.forgot_password", "auth.set_password",
+    "auth.two_factor", "auth.enrol",  # between the password and the second factor; they check their own marker
+    "lessons.index", "lessons.overview", "lessons.step", "lessons.scenario", "lessons.quiz", "lessons.print_view",
+    "reports.help_request",  # sends a signed-out visitor to /help instead of the sign-in page
+})
+
+
+def _deny_by_default():
+    """Send anyone not signed in to the sign-in page, except on the public endpoints above."""
+    if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
+        return None  # no endpoint: the routing error (404, 405) answers
+    return current_app.login_manager.unauthorized()
+
+
 def _enforce_session_limits():
     """End a session that has been idle too long or has lasted past the absolute limit."""
     if not current_user.is_authenticated:
@@ -117,4 +135,5 @@ def init_app(app: Flask, login_manager: LoginManager) -> None:
     login_manager.session_protection = "basic"
     login_manager.user_loader(_load_user)
     app.before_request(_enforce_session_limits)
+    app.before_request(_deny_by_default)
     app.after_request(_set_headers)

@@ -630,3 +630,64 @@ def test_a_request_classified_as_something_else_carries_no_duties(app, staff, lo
         db.session.commit()
         assert db.session.get(Case, case.id).duties == []
         assert cases.next_deadline(db.session.get(Case, case.id), utcnow()).rule is None  # only acknowledging
+
+
+# --- A school admin acting alone cannot quietly widen who reads a case ------------------------------------
+
+
+def test_a_new_lead_reaches_open_cases_only_through_a_notified_handover(app, staff, login, make_user):
+    """The rogue-admin path: excluded from a case, the admin makes a fresh counselor the lead. The new lead is
+    added to the open cases, and every case's counselors are told at once, with a log entry naming the admin."""
+    from casehelpers import file_report as send
+
+    teacher = signed_in(app, login, staff["teacher"])
+    send(teacher, excluded=[str(staff["admin"])])
+    excluded_case = only_case(app)
+    with app.app_context():
+        closed, _ = cases.submit_report(db.session, db.session.get(User, staff["teacher"]),
+                                        cases.ReportData(["other"], "staff"), "closed-case-token-0001")
+        lead = db.session.get(User, staff["lead"])
+        cases.acknowledge(db.session, lead, closed)
+        cases.close(db.session, lead, closed, "resolved")
+        db.session.commit()
+        closed_id = closed.public_id
+    puppet = make_user(role="counselor", username="new-counselor")
+    puppet_client = signed_in(app, login, puppet)
+    assert puppet_client.get(case_url(excluded_case)).status_code == 404  # not routed to them
+    admin = signed_in(app, login, staff["admin"])
+    before = _notices(app)
+    assert post(admin, f"/admin/users/{puppet}/lead", token_from=f"/admin/users/{puppet}").status_code == 302
+    assert puppet_client.get(case_url(excluded_case)).status_code == 200
+    assert puppet_client.get(f"/cases/{closed_id}").status_code == 404  # closed cases are not handed over
+    told = {(user, kind) for user, kind in _notices(app) - before}
+    assert {(staff["lead"], "lead_added"), (staff["counselor"], "lead_added"), (puppet, "assigned")} <= told
+    with app.app_context():
+        case = db.session.get(Case, excluded_case.id)
+        [entry] = [e for e in case.entries if e.kind == "lead_handover"]
+        assert entry.author_id == staff["admin"]
+        assert "lead_handover" in set(db.session.scalars(select(AuditEvent.action)
+                                                         .where(AuditEvent.case_id == case.id)))
+    page = signed_in(app, login, staff["counselor"]).get(case_url(excluded_case), headers={"Accept-Language": "en"})
+    assert "The new lead counselor was added to the case" in page.get_data(as_text=True)
+
+
+def _notices(app) -> set[tuple[int, str]]:
+    with app.app_context():
+        return {(n.user_id, n.kind) for n in db.session.scalars(select(Notification))}
+
+
+def test_a_second_factor_reset_is_mailed_to_the_user(app, staff, login):
+    from email import message_from_bytes, policy
+    from pathlib import Path
+
+    with app.app_context():
+        counselor = db.session.get(User, staff["counselor"])
+        counselor.email, counselor.locale = "counselor@school.test", "en"
+        db.session.commit()
+    admin = signed_in(app, login, staff["admin"])
+    url = f"/admin/users/{staff['counselor']}"
+    assert post(admin, url + "/two-factor-reset", token_from=url).status_code == 302
+    assert deliver_mail(app) == 1
+    [mail] = (Path(app.instance_path) / "outbox").glob("*.eml")
+    body = message_from_bytes(mail.read_bytes(), policy=policy.default).get_body().get_content()
+    assert "A school admin reset your two-factor sign-in" in body and "If you did not ask for this" in body

@@ -192,14 +192,16 @@ def test_headers_on_pages_errors_redirects_and_static(app, client):
     _assert_security_headers(client.get("/static/css/portal.css"))
 
 
-def test_headers_on_server_errors(app):
+def test_headers_on_server_errors(app, make_user, login):
     app.config["PROPAGATE_EXCEPTIONS"] = False
 
     @app.route("/boom")
     def boom():
         raise RuntimeError("secret internal detail")
 
-    response = app.test_client().get("/boom")
+    client = app.test_client()
+    login(client, make_user())  # closed by default: only a signed-in user reaches it
+    response = client.get("/boom")
     assert response.status_code == 500
     _assert_security_headers(response)
     body = response.get_data(as_text=True)
@@ -339,3 +341,19 @@ def test_a_failed_statement_never_shows_its_values(app, make_user, caplog):
         db.session.rollback()
     assert "CANARY-Kim-Minji" not in str(failure.value) and "canary-person" not in str(failure.value)
     assert "CANARY" not in caplog.text
+
+
+def test_a_route_that_forgets_its_guard_is_still_closed(app):
+    """Deny by default: a new endpoint outside the public allowlist needs a signed-in user."""
+    app.add_url_rule("/forgotten-guard", "forgotten_guard", lambda: "anyone could read this")
+    response = app.test_client().get("/forgotten-guard")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_the_public_allowlist_names_only_real_endpoints(app):
+    from portal.security import PUBLIC_ENDPOINTS
+
+    assert PUBLIC_ENDPOINTS <= {rule.endpoint for rule in app.url_map.iter_rules()}
+    for endpoint in PUBLIC_ENDPOINTS:  # and the matrix agrees that each of them opens without an account
+        assert MATRIX[endpoint] in (OPEN, POST_ONLY, "static") or MATRIX[endpoint][ANON] != "login" or \
+            endpoint.startswith("auth."), endpoint

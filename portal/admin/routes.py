@@ -24,7 +24,7 @@ from portal.i18n import lang_attrs
 from portal.messages import ACCOUNT_ERRORS
 from portal.models import Classroom, Role, User
 from portal.security import guard_blueprint
-from portal.services import accounts, audit, mail, notify_accounts, roster, stats
+from portal.services import accounts, audit, cases, mail, notify_accounts, roster, stats
 from portal.services.schools import SchoolError, set_lead
 from portal.urls import public_url
 
@@ -177,8 +177,10 @@ def make_lead(user_id: int):
     def run(person):
         set_lead(db.session, person)
         _audit("lead_set", person.username)
+        cases.hand_over_to_lead(db.session, current_user, person, client_address())
 
-    return _user_action(user_id, run, _("This counselor is now the designated lead."))
+    return _user_action(user_id, run, _("This counselor is now the designated lead. They were added to the open "
+                                        "cases they are not excluded from, and each case's counselors were told."))
 
 
 @bp.route("/users/<int:user_id>/link", methods=["POST"])
@@ -203,6 +205,7 @@ def reset_two_factor(user_id: int):
 
     def run(person):
         two_factor.reset_two_factor(db.session, current_user, person)
+        notify_accounts.warn_second_factor_reset(db.session, person)
 
     return _user_action(user_id, run, _("Two-factor sign-in was reset. The user will set it up again."))
 

@@ -33,7 +33,8 @@ ENTRY_KINDS = (
     "school_violence_procedure", "safety_measure", "counselling", "follow_up", "outcome",
 )
 # Entries the portal writes for a decision about a checklist item; they are not chosen on the log form.
-DUTY_ENTRY_KINDS = ("duty_not_applicable", "duty_open_at_close", "classified_minor_sex_crime", "classified_other")
+DUTY_ENTRY_KINDS = ("duty_not_applicable", "duty_open_at_close", "classified_minor_sex_crime", "classified_other",
+                    "lead_handover")
 CLASSIFICATIONS = ("minor_sex_crime", "other")
 TAKEDOWN_STATUSES = ("requested", "removed", "reappeared")
 OUTCOMES = ("resolved", "referred_to_police", "school_violence_committee", "no_further_action", "transferred")

@@ -70,14 +70,13 @@ class ReportData:
 
 
 def may_view(user: User, case: Case) -> bool:
-    """Need to know: the case's assignees and the school's lead counselor, never anyone excluded."""
+    """Need to know: the case's assignees, never anyone excluded. The lead is an assignee of every case routed
+    while they were lead; a new lead reaches older cases only through a logged, notified handover."""
     if not user.is_authenticated or user.school_id != case.school_id or not user.active:
         return False
     if any(ex.user_id == user.id for ex in case.exclusions):
         return False
-    if any(a.user_id == user.id for a in case.assignees):
-        return True
-    return user.role == Role.COUNSELOR and user.is_lead
+    return any(a.user_id == user.id for a in case.assignees)
 
 
 def may_see_access_log(user: User, case: Case) -> bool:
@@ -104,8 +103,7 @@ def visible_cases_clause(user: User):
     """A WHERE clause selecting the cases this user may see."""
     not_excluded = ~exists().where(and_(CaseExclusion.case_id == Case.id, CaseExclusion.user_id == user.id))
     assigned = exists().where(and_(CaseAssignee.case_id == Case.id, CaseAssignee.user_id == user.id))
-    lead = user.role == Role.COUNSELOR and user.is_lead
-    return and_(Case.school_id == user.school_id, not_excluded, or_(assigned, lead) if lead else assigned)
+    return and_(Case.school_id == user.school_id, not_excluded, assigned)
 
 
 # --- opening a case -----------------------------------------------------------------------------------
@@ -428,6 +426,29 @@ def next_deadline(case: Case, now: datetime) -> Deadline | None:
     """The most pressing open deadline: overdue first, then due now, then the earliest."""
     found = deadlines(case, now)
     return min(found, key=lambda d: (STATE_ORDER[d.state], d.at)) if found else None
+
+
+def hand_over_to_lead(session: Session, actor: User, lead: User, address: str | None = None) -> int:
+    """Add a new lead counselor to the school's open cases they are not excluded from. Each handover is a log
+    entry and an audit row, and the case's counselors are told at once: nobody quietly widens who reads a case."""
+    now = utcnow()
+    handed = 0
+    open_cases = session.scalars(select(Case).where(Case.school_id == lead.school_id,
+                                                    Case.status != CaseStatus.CLOSED).order_by(Case.id))
+    for case in open_cases:
+        if any(ex.user_id == lead.id for ex in case.exclusions) or any(a.user_id == lead.id for a in case.assignees):
+            continue
+        counselors = [a.user for a in case.assignees if a.user.active]
+        case.assignees.append(CaseAssignee(user_id=lead.id, added_at=now))
+        session.add(ResponseEntry(case_id=case.id, author_id=actor.id, kind="lead_handover", happened_at=now,
+                                  logged_at=now))
+        audit.record(session, "lead_handover", actor=actor, case_id=case.id, school_id=case.school_id,
+                     target=f"user:{lead.id}", address=address)
+        session.flush()
+        notify.notify(session, counselors, case, "lead_added")
+        notify.notify(session, [lead], case, "assigned")
+        handed += 1
+    return handed
 
 
 def overdue_duties(case: Case, now: datetime) -> list[DutyItem]:

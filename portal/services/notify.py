@@ -12,7 +12,8 @@ from portal.models import Case, Notification, User
 from portal.services import mail
 from portal.urls import public_url
 
-KINDS = ("new_case", "assigned", "ack_overdue", "duty_overdue", "student_request", "status_changed", "purge_warning")
+KINDS = ("new_case", "assigned", "ack_overdue", "duty_overdue", "student_request", "status_changed", "purge_warning",
+         "lead_added")
 
 
 def _subject(kind: str, reference: str, urgent: bool) -> str:
@@ -26,6 +27,9 @@ def _subject(kind: str, reference: str, urgent: bool) -> str:
         "duty_overdue": _("%(urgency)sCase %(ref)s: a checklist item is still open past its deadline",
                           urgency=urgency, ref=reference),
         "status_changed": _("The status of case %(ref)s changed", ref=reference),
+        # Translators: sent to the counselors of a case when a school admin makes someone else the lead.
+        "lead_added": _("%(urgency)sThe new lead counselor was added to case %(ref)s", urgency=urgency,
+                        ref=reference),
         "purge_warning": _("Closed case %(ref)s will be deleted in 30 days under the retention period",
                            ref=reference),
     }

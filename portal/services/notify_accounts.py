@@ -22,3 +22,19 @@ def send_link(session: Session, user: User, link: str) -> None:
             _("If you did not expect this e-mail, you can ignore it."),
         ])
     mail.queue(session, user.email, subject, body, school_id=user.school_id)
+
+
+def warn_second_factor_reset(session: Session, user: User) -> None:
+    """Tell a user by e-mail, outside the portal, that an admin reset their second factor: whoever takes over the
+    account next would otherwise read its cases unnoticed."""
+    if not user.email:
+        return
+    with force_locale(user.locale or "ko"):
+        subject = _("Your two-factor sign-in for the School Deepfake Response Portal was reset")
+        body = "\n\n".join([
+            _("Hello %(name)s,", name=user.display_name),
+            _("A school admin reset your two-factor sign-in. At your next sign-in you will set it up again."),
+            _("If you did not ask for this, tell your lead counselor and your education office at once: someone "
+              "may be trying to reach the cases you handle."),
+        ])
+    mail.queue(session, user.email, subject, body, school_id=user.school_id)
