@@ -691,3 +691,16 @@ def test_a_second_factor_reset_is_mailed_to_the_user(app, staff, login):
     [mail] = (Path(app.instance_path) / "outbox").glob("*.eml")
     body = message_from_bytes(mail.read_bytes(), policy=policy.default).get_body().get_content()
     assert "A school admin reset your two-factor sign-in" in body and "If you did not ask for this" in body
+
+
+def test_an_action_is_audited_as_what_it_did_not_as_an_extra_view(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    token_page = case_url(reported)
+    lead.get(token_page)
+    with app.app_context():
+        before = db.session.scalar(select(func.max(AuditEvent.id)))
+    assert post(lead, case_url(reported, "/acknowledge"), token_from="/cases/").status_code == 302
+    with app.app_context():
+        actions = list(db.session.scalars(select(AuditEvent.action).where(AuditEvent.id > before,
+                                                                          AuditEvent.case_id == reported.id)))
+    assert actions == ["case_acknowledged"]

@@ -77,3 +77,18 @@ def test_home_page_shows_the_help_lines_in_both_languages(client):
     for number in ("117", "112", "1366", "02-735-8994"):
         assert number in ko and number in en
     assert "디지털성범죄피해자지원센터" in ko and "Digital Sex Crime Victim Support Center" in en
+
+
+def test_every_refusal_a_service_raises_has_a_translated_sentence():
+    """One message table: each code in `raise …Error("code")` under portal/ has its sentence in MESSAGES."""
+    import re
+
+    from portal.config import PROJECT_ROOT
+    from portal.messages import MESSAGES
+    from portal.services.accounts import PASSWORD_PROBLEMS
+
+    raised = set()
+    for path in (PROJECT_ROOT / "portal").rglob("*.py"):
+        raised |= set(re.findall(r'raise \w+Error\("([a-z_]+)"\)', path.read_text(encoding="utf-8")))
+    assert raised, "no refusals found: the pattern no longer matches the code"
+    assert raised | set(PASSWORD_PROBLEMS) <= set(MESSAGES), sorted((raised | set(PASSWORD_PROBLEMS)) - set(MESSAGES))

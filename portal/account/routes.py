@@ -9,7 +9,7 @@ from flask_login import current_user
 from portal.account.forms import PasswordChangeForm
 from portal.auth.routes import start_session
 from portal.extensions import client_address, db
-from portal.messages import ACCOUNT_ERRORS
+from portal.messages import message_for
 from portal.security import guard_blueprint
 from portal.services import accounts, audit
 
@@ -28,7 +28,7 @@ def index():
             try:
                 accounts.set_password(current_user, form.new.data, current_app.config["PASSWORD_MIN_LENGTH"])
             except accounts.AccountError as error:
-                form.new.errors.append(str(ACCOUNT_ERRORS[error.code]))
+                form.new.errors.append(message_for(error))
             else:
                 audit.record(db.session, "password_changed", actor=current_user, address=client_address())
                 db.session.commit()

@@ -21,7 +21,7 @@ from portal.admin.forms import (
 from portal.extensions import client_address, db, shared_limits_down
 from portal.forms import EmptyForm
 from portal.i18n import lang_attrs
-from portal.messages import ACCOUNT_ERRORS
+from portal.messages import message_for
 from portal.models import Classroom, Role, User
 from portal.security import guard_blueprint
 from portal.services import accounts, audit, cases, mail, notify_accounts, roster, stats
@@ -92,7 +92,7 @@ def new_user():
             user = accounts.create_user(db.session, form.username.data, form.role.data, current_user.school, None,
                                         form.display_name.data.strip(), form.email.data or None)
         except accounts.AccountError as error:
-            form.username.errors.append(str(ACCOUNT_ERRORS[error.code]))
+            form.username.errors.append(message_for(error))
         else:
             user.grade = form.grade.data if form.role.data == Role.STUDENT else None
             raw = accounts.issue_link(db.session, user, current_user)
@@ -120,7 +120,7 @@ def _user_action(user_id: int, run, message: str):
         run(person)
     except (accounts.AccountError, SchoolError) as error:
         db.session.rollback()
-        flash(str(ACCOUNT_ERRORS.get(error.code, _("That could not be done."))), "error")
+        flash(message_for(error), "error")
     else:
         db.session.commit()
         flash(message, "success")

@@ -11,7 +11,7 @@ from wtforms.validators import DataRequired, EqualTo, Length
 
 from portal.auth.routes import bp
 from portal.extensions import client_address, db, limiter
-from portal.messages import ACCOUNT_ERRORS
+from portal.messages import message_for
 from portal.models import STAFF_ROLES
 from portal.services import accounts, audit, notify_accounts
 from portal.urls import public_url
@@ -50,7 +50,7 @@ def set_password(token: str):
         try:
             accounts.redeem_link(db.session, token, form.new.data, current_app.config["PASSWORD_MIN_LENGTH"])
         except accounts.AccountError as error:
-            form.new.errors.append(str(ACCOUNT_ERRORS[error.code]))
+            form.new.errors.append(message_for(error))
         else:
             audit.record(db.session, "password_set_by_link", actor=None, school_id=user.school_id,
                          target=user.username, address=client_address())

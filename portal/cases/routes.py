@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -16,6 +15,7 @@ from portal.extensions import client_address, db
 from portal.forms import EmptyForm
 from portal.i18n import lang_attrs
 from portal.labels import CATEGORY_LABELS, ENTRY_LABELS
+from portal.messages import message_for
 from portal.models import AuditEvent, Notification, Role, User
 from portal.models.base import utcnow
 from portal.security import guard_blueprint
@@ -39,28 +39,6 @@ def _case_roles_only():
             pass
     abort(404)
 
-CASE_ERRORS = {
-    "not_new": _l("This case was already acknowledged."),
-    "bad_transition": _l("That status change is not possible now."),
-    "already_closed": _l("This case is already closed."),
-    "acknowledge_first": _l("Acknowledge the case before closing it."),
-    "bad_outcome": _l("Choose an outcome."),
-    "not_closed": _l("Only a closed case can be reopened."),
-    "bad_kind": _l("Choose what was done."),
-    "closed": _l("The case is closed. Reopen it to add to the log."),
-    "in_future": _l("The time cannot be in the future."),
-    "agency_required": _l("Enter the police agency the report was made to."),
-    "takedown_fields": _l("Enter the link and the status of the takedown request."),
-    "text_required": _l("Write what was done."),
-    "bad_correction": _l("Choose an entry of this case to correct."),
-    "bad_assignee": _l("Choose a counselor of this school."),
-    "excluded": _l("That person was excluded from this case by the reporter."),
-    "reasons_required": _l("Give a reason for each legal duty that is still open."),
-    "duty_not_open": _l("That checklist item is already done or marked not applicable."),
-    "reason_required": _l("Give the reason; it is kept in the log."),
-    "bad_classification": _l("Choose yes or no."),
-    "already_classified": _l("This request was already classified."),
-}
 
 
 def _case(public_id: str, action: str = "case_viewed", check=cases.may_view):
@@ -71,7 +49,7 @@ def _case(public_id: str, action: str = "case_viewed", check=cases.may_view):
 
 
 def _error(error: cases.CaseError) -> None:
-    flash(str(CASE_ERRORS.get(error.code, _("That could not be done."))), "error")
+    flash(message_for(error), "error")
 
 
 def _local_to_utc(value):
@@ -145,8 +123,9 @@ def file(public_id: str):
     return render_template("cases/file.html", **_file_context(case))
 
 
-def _action(public_id: str, action: str, run):
-    case = _case(public_id, "case_viewed")
+def _action(public_id: str, run):
+    """A one-button action: authorize (the service records what it did, so no extra "viewed" row), run, commit."""
+    case = _case(public_id, None)
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
@@ -160,54 +139,73 @@ def _action(public_id: str, action: str, run):
     return redirect(url_for("cases.file", public_id=public_id))
 
 
+def _form_action(public_id: str, make_form, run, *, field: str, done: str, anchor: str = "", context=None):
+    """Every form on the case file has one shape: authorize without an access row (the service records what it
+    did), run, commit and redirect. A refusal keeps nothing, and the file is shown again with what was typed and
+    the message on the field; showing it is a read, audited as one."""
+    case = _case(public_id, None)
+    form = make_form(case)
+    if form.validate_on_submit():
+        try:
+            run(case, form)
+        except cases.CaseError as error:
+            db.session.rollback()
+            target = getattr(form, field)
+            target.errors = [*target.errors, message_for(error)]
+        else:
+            db.session.commit()
+            flash(done, "success")
+            return redirect(url_for("cases.file", public_id=public_id) + anchor)
+    db.session.rollback()
+    case = _case(public_id)
+    db.session.commit()
+    return render_template("cases/file.html", **_file_context(case, **(context(form) if context else {}))), 422
+
+
 @bp.route("/<public_id>/acknowledge", methods=["POST"])
 def acknowledge(public_id: str):
     """Acknowledge a new case."""
-    return _action(public_id, "ack", lambda c: cases.acknowledge(db.session, current_user, c, client_address()))
+    return _action(public_id, lambda c: cases.acknowledge(db.session, current_user, c, client_address()))
 
 
 @bp.route("/<public_id>/start", methods=["POST"])
 def start(public_id: str):
     """Mark the case as in progress."""
-    return _action(public_id, "start", lambda c: cases.start_work(db.session, current_user, c, client_address()))
+    return _action(public_id, lambda c: cases.start_work(db.session, current_user, c, client_address()))
 
 
 @bp.route("/<public_id>/reopen", methods=["POST"])
 def reopen(public_id: str):
     """Reopen a closed case."""
-    return _action(public_id, "reopen", lambda c: cases.reopen(db.session, current_user, c, client_address()))
+    return _action(public_id, lambda c: cases.reopen(db.session, current_user, c, client_address()))
+
+
+def _entry_form(case) -> EntryForm:
+    form = EntryForm()
+    _file_context(case, entry_form=form)  # fills the "corrects" choices the form is validated against
+    return form
 
 
 @bp.route("/<public_id>/entries", methods=["POST"])
 def add_entry(public_id: str):
     """Append to the response log; bad input keeps what was typed."""
-    case = _case(public_id)
-    form = EntryForm()
-    context = _file_context(case, entry_form=form)
-    if form.validate_on_submit():
-        try:
-            cases.add_entry(
-                db.session, current_user, case, form.kind.data, _local_to_utc(form.happened_at.data), form.text.data,
-                agency=form.agency.data or None, report_number=form.report_number.data or None,
-                link=form.link.data or None, platform=form.platform.data or None,
-                takedown_status=form.takedown_status.data or None,
-                corrects_id=int(form.corrects.data) if form.corrects.data else None, address=client_address())
-        except cases.CaseError as error:
-            db.session.rollback()
-            form.kind.errors = [*form.kind.errors, str(CASE_ERRORS[error.code])]
-            case = _case(public_id)
-            return render_template("cases/file.html", **_file_context(case, entry_form=form)), 422
-        db.session.commit()
-        flash(_("Added to the log."), "success")
-        return redirect(url_for("cases.file", public_id=public_id) + "#log")
-    db.session.commit()
-    return render_template("cases/file.html", **context), 422
+
+    def run(case, form):
+        cases.add_entry(
+            db.session, current_user, case, form.kind.data, _local_to_utc(form.happened_at.data), form.text.data,
+            agency=form.agency.data or None, report_number=form.report_number.data or None,
+            link=form.link.data or None, platform=form.platform.data or None,
+            takedown_status=form.takedown_status.data or None,
+            corrects_id=int(form.corrects.data) if form.corrects.data else None, address=client_address())
+
+    return _form_action(public_id, _entry_form, run, field="kind", done=_("Added to the log."), anchor="#log",
+                        context=lambda form: {"entry_form": form})
 
 
 @bp.route("/<public_id>/assign", methods=["POST"])
 def assign(public_id: str):
     """Add a counselor or hand the case over."""
-    case = _case(public_id)
+    case = _case(public_id, None)
     form = AssignForm()
     _file_context(case, assign_form=form)
     if form.validate_on_submit():
@@ -224,7 +222,7 @@ def assign(public_id: str):
         if form.transfer.data and not cases.may_view(current_user, case):
             return redirect(url_for("cases.inbox"))
     else:
-        db.session.commit()
+        db.session.rollback()
         flash(_("Choose a counselor of this school."), "error")
     return redirect(url_for("cases.file", public_id=public_id))
 
@@ -232,63 +230,35 @@ def assign(public_id: str):
 @bp.route("/<public_id>/close", methods=["POST"])
 def close(public_id: str):
     """Close the case: an outcome, a confirmation, and a logged reason for each legal duty still open."""
-    case = _case(public_id)
-    form = _close_form(case)
-    if form.validate_on_submit():
-        reasons = {name.removeprefix("reason_"): field.data for name, field in form._fields.items()
+
+    def run(case, form):
+        reasons = {name.removeprefix("reason_"): f.data for name, f in form._fields.items()
                    if name.startswith("reason_")}
-        try:
-            cases.close(db.session, current_user, case, form.outcome.data, client_address(), reasons=reasons)
-        except cases.CaseError as error:
-            db.session.rollback()
-            form.outcome.errors = [*form.outcome.errors, str(CASE_ERRORS[error.code])]
-            case = _case(public_id)  # the rollback took the audit row of this access with it
-        else:
-            db.session.commit()
-            flash(_("The case was closed."), "success")
-            return redirect(url_for("cases.file", public_id=public_id))
-    db.session.commit()
-    return render_template("cases/file.html", **_file_context(case, close_form=form)), 422
+        cases.close(db.session, current_user, case, form.outcome.data, client_address(), reasons=reasons)
+
+    return _form_action(public_id, _close_form, run, field="outcome", done=_("The case was closed."),
+                        context=lambda form: {"close_form": form})
 
 
 @bp.route("/<public_id>/classify", methods=["POST"])
 def classify(public_id: str):
     """Record whether a student's request concerns a sex crime against a minor (it starts the checklist)."""
-    case = _case(public_id)
-    form = ClassifyForm()
-    if form.validate_on_submit():
-        try:
-            cases.classify(db.session, current_user, case, form.classification.data, client_address())
-        except cases.CaseError as error:
-            db.session.rollback()
-            form.classification.errors = [str(CASE_ERRORS[error.code])]
-            case = _case(public_id)  # the rollback took the audit row of this access with it
-        else:
-            db.session.commit()
-            flash(_("The classification was recorded."), "success")
-            return redirect(url_for("cases.file", public_id=public_id) + "#duties-title")
-    db.session.commit()
-    return render_template("cases/file.html", **_file_context(case, classify_form=form)), 422
+    return _form_action(
+        public_id, lambda case: ClassifyForm(),
+        lambda case, form: cases.classify(db.session, current_user, case, form.classification.data, client_address()),
+        field="classification", done=_("The classification was recorded."), anchor="#duties-title",
+        context=lambda form: {"classify_form": form})
 
 
 @bp.route("/<public_id>/duties/<duty_id>/not-applicable", methods=["POST"])
 def not_applicable(public_id: str, duty_id: str):
     """Mark a checklist item "not applicable"; the reason is logged."""
-    case = _case(public_id)
-    form = NotApplicableForm(prefix=duty_id)
-    if form.validate_on_submit():
-        try:
-            cases.mark_not_applicable(db.session, current_user, case, duty_id, form.reason.data, client_address())
-        except cases.CaseError as error:
-            db.session.rollback()
-            form.reason.errors = [str(CASE_ERRORS[error.code])]
-            case = _case(public_id)  # the rollback took the audit row of this access with it
-        else:
-            db.session.commit()
-            flash(_("Marked as not applicable; the reason is in the log."), "success")
-            return redirect(url_for("cases.file", public_id=public_id) + "#duties-title")
-    db.session.commit()
-    return render_template("cases/file.html", **_file_context(case, na_form=form, na_duty=duty_id)), 422
+    return _form_action(
+        public_id, lambda case: NotApplicableForm(prefix=duty_id),
+        lambda case, form: cases.mark_not_applicable(db.session, current_user, case, duty_id, form.reason.data,
+                                                     client_address()),
+        field="reason", done=_("Marked as not applicable; the reason is in the log."), anchor="#duties-title",
+        context=lambda form: {"na_form": form, "na_duty": duty_id})
 
 
 @bp.route("/<public_id>/print")

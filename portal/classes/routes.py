@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from portal.classes.forms import assign_form
 from portal.extensions import client_address, db, limiter
 from portal.i18n import locale_code
+from portal.messages import message_for
 from portal.models import Classroom, Role
 from portal.security import guard_blueprint, roles_required
 from portal.services import audit
@@ -19,10 +19,6 @@ from portal.services.content import lesson_library
 bp = Blueprint("classes", __name__, url_prefix="/classes")
 guard_blueprint(bp, Role.TEACHER, Role.SCHOOL_ADMIN)  # everyone else gets 404; views narrow further
 
-ASSIGN_ERRORS = {
-    "unknown_lesson": _l("That lesson is not available."),
-    "due_in_past": _l("The due date cannot be in the past."),
-}
 
 
 def _classroom_or_404(class_id: int) -> Classroom:
@@ -68,7 +64,7 @@ def assign(class_id: int):
         _assignment, created = service.assign_lesson(db.session, classroom, form.lesson.data, form.due_on.data,
                                                      current_user)
     except service.AssignmentError as error:
-        form.due_on.errors = [*form.due_on.errors, str(ASSIGN_ERRORS[error.code])]
+        form.due_on.errors = [*form.due_on.errors, message_for(error)]
         return _render_class(classroom, form, 400)
     flash(_("The lesson was assigned.") if created else _("The due date was changed."), "success")
     return redirect(url_for("classes.show", class_id=classroom.id))

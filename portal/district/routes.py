@@ -10,7 +10,7 @@ from sqlalchemy import select
 from portal.admin.forms import SchoolAdminForm, SchoolForm
 from portal.extensions import client_address, db
 from portal.forms import EmptyForm
-from portal.messages import ACCOUNT_ERRORS
+from portal.messages import MESSAGES, message_for
 from portal.models import Role, School, User
 from portal.security import guard_blueprint
 from portal.services import accounts, audit, notify_accounts, stats
@@ -39,7 +39,7 @@ def schools():
         try:
             school = accounts.create_school(db.session, form.code.data, form.name_ko.data, form.name_en.data)
         except accounts.AccountError as error:
-            form.code.errors.append(str(ACCOUNT_ERRORS[error.code]))
+            form.code.errors.append(message_for(error))
         else:
             _audit("school_created", school.id, school.code)
             db.session.commit()
@@ -59,9 +59,9 @@ def school(school_id: int):
         code = form.code.data.strip().lower()
         clash = db.session.scalar(select(School).where(School.code == code, School.id != school.id))
         if clash:
-            form.code.errors.append(str(ACCOUNT_ERRORS["code_taken"]))
+            form.code.errors.append(str(MESSAGES["code_taken"]))
         elif not code.replace("-", "").isalnum():
-            form.code.errors.append(str(ACCOUNT_ERRORS["bad_code"]))
+            form.code.errors.append(str(MESSAGES["bad_school_code"]))
         else:
             school.code, school.name_ko, school.name_en = code, form.name_ko.data.strip(), form.name_en.data.strip()
             _audit("school_changed", school.id, school.code)
@@ -73,7 +73,7 @@ def school(school_id: int):
             user = accounts.create_user(db.session, admin_form.username.data, Role.SCHOOL_ADMIN, school, None,
                                         admin_form.display_name.data.strip(), admin_form.email.data or None)
         except accounts.AccountError as error:
-            admin_form.username.errors.append(str(ACCOUNT_ERRORS[error.code]))
+            admin_form.username.errors.append(message_for(error))
         else:
             raw = accounts.issue_link(db.session, user, current_user)
             _audit("user_created", school.id, user.username)

@@ -81,6 +81,8 @@ class User(UserMixin, db.Model):
     # Two-factor sign-in: the TOTP secret is stored encrypted like case text.
     totp_secret: Mapped[str | None] = mapped_column(EncryptedText)
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The newest 30-second step whose code was accepted: a code of that step or an earlier one never works again.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
     school: Mapped[School | None] = relationship(back_populates="users")
 

@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
 from portal.extensions import client_address, db
+from portal.messages import message_for
 from portal.models import Case, Role, User
 from portal.reports.forms import (
     CATEGORY_LABELS,
@@ -23,7 +23,7 @@ from portal.reports.forms import (
     ReportForm,
 )
 from portal.security import guard_blueprint, roles_required
-from portal.services import audit, cases
+from portal.services import cases
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -114,7 +114,7 @@ def form():
         case, created = cases.submit_report(db.session, current_user, _report_data(form), token, client_address())
     except cases.CaseError as error:  # routing changed between review and submit: keep what was typed
         db.session.rollback()
-        form.excluded.errors = [str(REPORT_ERRORS[error.code])]
+        form.excluded.errors = [message_for(error)]
         return render_template("reports/form.html", form=form), 422
     db.session.commit()
     if not created:
@@ -122,14 +122,6 @@ def form():
     return redirect(url_for("reports.receipt", public_id=case.public_id))
 
 
-REPORT_ERRORS = {
-    # Translators: shown on the report form when the reporter's exclusions leave nobody to receive the report.
-    "nobody_to_receive": _l("Nobody at your school could receive this report: everyone who can receive reports is "
-                            "ticked as someone who must not see it. Untick at least one person. If you cannot trust "
-                            "anyone at the school with it, tell your district education office, the police (112) "
-                            "or the school violence line (117) instead."),
-    "bad_token": _l("This form could not be sent. Reload the page and send it again."),
-}
 
 
 def _routable(form: ReportForm) -> bool:
@@ -137,7 +129,7 @@ def _routable(form: ReportForm) -> bool:
     try:
         cases.check_routable(db.session, current_user.school, form.excluded.data or [])
     except cases.CaseError as error:
-        form.excluded.errors = [str(REPORT_ERRORS[error.code])]
+        form.excluded.errors = [message_for(error)]
         return False
     return True
 
@@ -146,21 +138,18 @@ def _labels() -> dict:
     return {"categories": CATEGORY_LABELS, "platforms": PLATFORM_LABELS, "victims": VICTIM_LABELS, "ynu": YNU_LABELS}
 
 
-def _own_case(public_id: str) -> Case:
-    case = db.session.scalar(select(Case).where(Case.public_id == public_id))
-    if case is None or case.reporter_id != current_user.id:
-        audit.record(db.session, "case_denied", actor=current_user, case_id=case.id if case else None,
-                     address=client_address())
-        db.session.commit()
+def _own_case(public_id: str, action: str = "receipt_viewed") -> Case:
+    """The case this user reported, through the one authorizing loader (audited); 404 for anyone else."""
+    try:
+        return cases.load_case(db.session, current_user, public_id, action, client_address(), check=cases.is_reporter)
+    except cases.CaseNotFound:
         abort(404)
-    return case
 
 
 @bp.route("/<public_id>/receipt")
 def receipt(public_id: str):
     """The receipt: reference, what happens next, the duty to report, help lines."""
     case = _own_case(public_id)
-    audit.record(db.session, "receipt_viewed", actor=current_user, case_id=case.id, address=client_address())
     db.session.commit()
     return render_template("reports/receipt.html", case=case)
 
@@ -194,4 +183,5 @@ def help_request():
 def help_sent(public_id: str):
     """After a request for help: what to do right now when in danger, and where the answer will appear."""
     case = _own_case(public_id)
+    db.session.commit()
     return render_template("reports/help_sent.html", case=case)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from portal.models import ROLES, Role, School, User
 from portal.models.base import utcnow
+from portal.services.errors import ServiceError
 from portal.services.mail import valid_address
 
 # argon2-cffi's defaults are the RFC 9106 low-memory profile of argon2id (64 MiB, 3 passes).
@@ -21,18 +22,17 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("timing-equaliser-not-a-password")
 
 
-class AccountError(Exception):
+class AccountError(ServiceError):
     """A request about an account that cannot be carried out; `code` names the reason."""
-
-    def __init__(self, code: str):
-        super().__init__(code)
-        self.code = code
 
 
 @cache
 def _common_passwords() -> frozenset[str]:
     text = resources.files("portal").joinpath("data/common-passwords.txt").read_text(encoding="utf-8")
     return frozenset(line.strip() for line in text.splitlines() if line.strip())
+
+
+PASSWORD_PROBLEMS = ("too_short", "too_long", "too_common")  # the codes password_problem() returns
 
 
 def password_problem(password: str, username: str = "", min_length: int = 10) -> str | None:
@@ -115,7 +115,7 @@ def create_school(session: Session, code: str, name_ko: str, name_en: str, timez
     """Add a school; codes are lowercase and unique."""
     code = code.strip().lower()
     if not SCHOOL_CODE_RE.fullmatch(code):
-        raise AccountError("bad_code")
+        raise AccountError("bad_school_code")
     if session.scalar(select(School).where(School.code == code)):
         raise AccountError("code_taken")
     school = School(code=code, name_ko=name_ko.strip(), name_en=name_en.strip(), timezone=timezone)

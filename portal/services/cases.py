@@ -27,15 +27,12 @@ from portal.models.base import utcnow
 from portal.models.cases import CLASSIFICATIONS, ENTRY_KINDS, OUTCOMES, TAKEDOWN_STATUSES
 from portal.services import audit, duties, notify
 from portal.services.background import CHECKS
+from portal.services.errors import ServiceError
 from portal.services.schools import lead_counselor
 
 
-class CaseError(Exception):
+class CaseError(ServiceError):
     """A case action that cannot be carried out; `code` names the reason for a translated message."""
-
-    def __init__(self, code: str):
-        super().__init__(code)
-        self.code = code
 
 
 class CaseNotFound(Exception):
@@ -79,6 +76,11 @@ def may_view(user: User, case: Case) -> bool:
     return any(a.user_id == user.id for a in case.assignees)
 
 
+def is_reporter(user: User, case: Case) -> bool:
+    """The person who sent the report or request (for the receipt; never the case file)."""
+    return user.is_authenticated and case.reporter_id == user.id
+
+
 def may_see_access_log(user: User, case: Case) -> bool:
     """The lead and the school admin may see who viewed a case (not its content)."""
     if user.school_id != case.school_id or any(ex.user_id == user.id for ex in case.exclusions):
@@ -86,16 +88,18 @@ def may_see_access_log(user: User, case: Case) -> bool:
     return (user.role == Role.COUNSELOR and user.is_lead) or user.role == Role.SCHOOL_ADMIN
 
 
-def load_case(session: Session, user: User, public_id: str, action: str, address: str | None,
+def load_case(session: Session, user: User, public_id: str, action: str | None, address: str | None,
               check=may_view) -> Case:
-    """Load a case the user may see, auditing the access; anything else is recorded and reported as not found."""
+    """Load a case the user may see, auditing the access as `action`; anything else is recorded and reported as
+    not found. With action None only a denial is recorded: the service that acts on the case records what it did."""
     case = session.scalar(select(Case).where(Case.public_id == public_id))
     if case is None or not check(user, case):
         audit.record(session, "case_denied", actor=user, case_id=case.id if case else None,
                      school_id=user.school_id, address=address)
         session.commit()
         raise CaseNotFound(public_id)
-    audit.record(session, action, actor=user, case_id=case.id, school_id=case.school_id, address=address)
+    if action:
+        audit.record(session, action, actor=user, case_id=case.id, school_id=case.school_id, address=address)
     return case
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from portal.models import Assignment, Classroom, LessonProgress, Role, User, classroom_students
 from portal.models.base import utcnow
 from portal.services.content import BANDS, Lesson, LessonLibrary, LessonText, lesson_library
+from portal.services.errors import ServiceError
 
 STAFF_TRAINING_BAND = "D"
 STAFF_TRAINING_ROLES = (Role.TEACHER, Role.COUNSELOR, Role.SCHOOL_ADMIN)
@@ -47,12 +48,8 @@ class ClassroomNotFound(LookupError):
     """The class does not exist or this user may not see it."""
 
 
-class AssignmentError(ValueError):
+class AssignmentError(ServiceError):
     """An assignment could not be made; `code` says why."""
-
-    def __init__(self, code: str):
-        super().__init__(code)
-        self.code = code
 
 
 def band_name(band: str) -> str:

@@ -6,14 +6,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portal.models import Role, User
+from portal.services.errors import ServiceError
 
 
-class SchoolError(Exception):
+class SchoolError(ServiceError):
     """A school change that cannot be made; `code` names the reason."""
-
-    def __init__(self, code: str):
-        super().__init__(code)
-        self.code = code
 
 
 def set_lead(session: Session, counselor: User) -> None:

@@ -15,10 +15,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from portal.models import AuditEvent, RecoveryCode, Role, User
+from portal.models import RecoveryCode, Role, User
 from portal.models.base import utcnow
 from portal.services import audit
 from portal.services.accounts import AccountError, hash_password
+from portal.services.errors import ServiceError
 
 # Roles that must use a second factor outside demo mode (DESIGN.md, Roles).
 REQUIRED_ROLES = frozenset({Role.COUNSELOR, Role.SCHOOL_ADMIN, Role.DISTRICT_ADMIN})
@@ -36,12 +37,8 @@ def _check_hash(code_hash: str, code: str) -> bool:
         return False
 
 
-class TwoFactorError(Exception):
+class TwoFactorError(ServiceError):
     """A code that cannot be accepted; `code` names the reason for a translated message."""
-
-    def __init__(self, code: str):
-        super().__init__(code)
-        self.code = code
 
 
 def step_for(user: User, config) -> str | None:
@@ -100,23 +97,19 @@ def _lock(session: Session, user: User) -> None:
     session.execute(select(User.id).where(User.id == user.id).with_for_update())
 
 
-def _step_used(session: Session, user: User, step: int, current: int) -> bool:
-    """True when this step, or a later one, was already used: a code works once (ASVS 6.5.1)."""
-    targets = [f"totp:{s}" for s in range(step, current + VALID_WINDOW + 1)]
-    found = session.scalar(select(AuditEvent.id).where(AuditEvent.actor_id == user.id,
-                                                       AuditEvent.target.in_(targets)).limit(1))
-    return found is not None
-
-
 def check_code(session: Session, user: User, code: str, now: datetime | None = None) -> int:
-    """The time step of a valid, unused code from the user's app; raises TwoFactorError("bad_code")."""
+    """The time step of a valid, unused code from the user's app; raises TwoFactorError("wrong_code").
+
+    A code works once (ASVS 6.5.1): its step must be newer than the last accepted one, which is then recorded.
+    """
     now = now or utcnow()
     if not user.totp_secret:
-        raise TwoFactorError("bad_code")
+        raise TwoFactorError("wrong_code")
     _lock(session, user)
-    step, current = _matching_step(user.totp_secret, code, now)
-    if step is None or _step_used(session, user, step, current):
-        raise TwoFactorError("bad_code")
+    step, _current = _matching_step(user.totp_secret, code, now)
+    if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
+        raise TwoFactorError("wrong_code")
+    user.totp_last_step = step
     return step
 
 
@@ -136,9 +129,10 @@ def enable(session: Session, user: User, secret: str, code: str, *, address: str
     _lock(session, user)
     step, _current = _matching_step(secret, code, now)
     if step is None:
-        raise TwoFactorError("bad_code")
+        raise TwoFactorError("wrong_code")
     user.totp_secret = secret
     user.totp_enabled_at = now
+    user.totp_last_step = step
     user.end_sessions()  # sessions from before the second factor existed stop working
     session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     codes = new_recovery_codes()
@@ -150,16 +144,16 @@ def enable(session: Session, user: User, secret: str, code: str, *, address: str
 
 def use_recovery_code(session: Session, user: User, code: str, *, address: str | None = None,
                       now: datetime | None = None) -> int:
-    """Spend one recovery code; returns how many are left. Raises TwoFactorError("bad_code")."""
+    """Spend one recovery code; returns how many are left. Raises TwoFactorError("wrong_code")."""
     code = _normalise_code(code)
     if len(code) != 10:
-        raise TwoFactorError("bad_code")
+        raise TwoFactorError("wrong_code")
     _lock(session, user)
     unused = session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == user.id,
                                                         RecoveryCode.used_at.is_(None))).all()
     match = next((row for row in unused if _check_hash(row.code_hash, code)), None)
     if match is None:
-        raise TwoFactorError("bad_code")
+        raise TwoFactorError("wrong_code")
     match.used_at = now or utcnow()
     audit.record(session, "recovery_code_used", actor=user, target=f"recovery:{match.id}", address=address)
     return len(unused) - 1
@@ -202,6 +196,7 @@ def reset_two_factor(session: Session, admin: User, user: User, *, address: str 
         raise AccountError("not_allowed")
     user.totp_secret = None
     user.totp_enabled_at = None
+    user.totp_last_step = None
     session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     user.end_sessions()
     audit.record(session, "two_factor_reset", actor=admin, school_id=user.school_id, target=user.username,

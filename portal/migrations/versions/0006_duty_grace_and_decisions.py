@@ -1,4 +1,4 @@
-"""grace period for immediate duties; "not applicable" and closing decisions; addenda; classification
+"""grace period for immediate duties; "not applicable" and closing decisions; addenda; classification; TOTP replay step
 
 Revision ID: 0006
 Revises: 0005
@@ -21,6 +21,8 @@ def upgrade():
         batch_op.add_column(sa.Column('duty_grace_minutes', sa.Integer(), nullable=False, server_default='60'))
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.add_column(sa.Column('classification', sa.String(length=24), nullable=True))
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('totp_last_step', sa.Integer(), nullable=True))
     with op.batch_alter_table('response_entries', schema=None) as batch_op:
         batch_op.add_column(sa.Column('duty_id', sa.String(length=40), nullable=True))
         batch_op.add_column(sa.Column('after_close', sa.Boolean(), nullable=False, server_default=sa.false()))
@@ -39,6 +41,8 @@ def downgrade():
     with op.batch_alter_table('response_entries', schema=None) as batch_op:
         batch_op.drop_column('after_close')
         batch_op.drop_column('duty_id')
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('totp_last_step')
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_column('classification')
     with op.batch_alter_table('schools', schema=None) as batch_op:
