@@ -377,9 +377,18 @@ def test_inbox_orders_urgent_and_overdue_first(app, staff):
         hot, _ = cases.submit_report(db.session, teacher, cases.ReportData(["threat"], "student", urgent=True),
                                      "tok-hot-0000000000")
         db.session.commit()
+        other, _ = cases.submit_report(db.session, teacher, cases.ReportData(["other"], "staff"),
+                                       "tok-other-00000000")
         lead = db.session.get(User, staff["lead"])
+        cases.acknowledge(db.session, lead, db.session.get(Case, calm.id))
+        db.session.commit()
         order = [c.reference for c in cases.inbox(db.session, lead)]
-        assert order[0] == hot.reference
+        assert order[0] == hot.reference  # urgent first
+        # Then by the earliest open deadline, stored on the case: "calm" has the police duty due at once;
+        # "other" (an adult victim: no police duty) is due to be acknowledged within 24 hours.
+        assert order[1:] == [calm.reference, other.reference]
+        stored = db.session.get(Case, calm.id)
+        assert stored.next_due_at == cases.next_deadline(stored, utcnow()).at
         only_threats = cases.inbox(db.session, lead, category="threat")
         assert [c.reference for c in only_threats] == [hot.reference]
         assert calm.reference in order
@@ -704,3 +713,19 @@ def test_an_action_is_audited_as_what_it_did_not_as_an_extra_view(app, staff, lo
         actions = list(db.session.scalars(select(AuditEvent.action).where(AuditEvent.id > before,
                                                                           AuditEvent.case_id == reported.id)))
     assert actions == ["case_acknowledged"]
+
+
+def test_the_stored_next_deadline_follows_the_case(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    with app.app_context():
+        case = db.session.get(Case, reported.id)
+        assert case.next_due_at == case.created_at  # the police report, due at once
+    police = {"kind": "police_report", "happened_at": "2026-11-20T10:00", "agency": "Mapo Police", "text": ""}
+    post(lead, case_url(reported, "/acknowledge"), token_from=case_url(reported))
+    post(lead, case_url(reported, "/entries"), police, token_from=case_url(reported))
+    with app.app_context():
+        case = db.session.get(Case, reported.id)
+        assert case.next_due_at == case.created_at + timedelta(hours=24)  # now the first guidance item
+    post(lead, case_url(reported, "/close"), {"outcome": "resolved", "confirm": "y"}, token_from=case_url(reported))
+    with app.app_context():
+        assert db.session.get(Case, reported.id).next_due_at is None

@@ -334,6 +334,7 @@ def settings():
     form = SettingsForm(obj=school)
     if form.validate_on_submit():
         form.populate_obj(school)
+        cases.refresh_school_deadlines(db.session, school)  # acknowledgement deadlines may have moved
         _audit("settings_changed", school.code)
         db.session.commit()
         flash(_("The settings were saved."), "success")

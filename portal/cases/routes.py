@@ -64,7 +64,7 @@ def inbox():
     mine = request.args.get("mine") == "1"
     now = utcnow()
     found = cases.inbox(db.session, current_user, status=status if status != "all" else None, category=category,
-                        mine=mine, now=now)
+                        mine=mine)
     notices = db.session.scalars(select(Notification).where(Notification.user_id == current_user.id,
                                                             Notification.read_at.is_(None))
                                  .order_by(Notification.created_at.desc()).limit(20)).all()

@@ -59,6 +59,9 @@ class Case(db.Model):
     # A student's request carries no checklist until a counselor records whether it concerns a sex crime
     # against a minor: "minor_sex_crime" or "other" (None: not classified yet).
     classification: Mapped[str | None] = mapped_column(String(24))
+    # The earliest open deadline (a checklist item or acknowledging), kept by services/cases.refresh_next_due so
+    # that the inbox sorts and pages by it in SQL; None once nothing is open.
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     categories: Mapped[str] = mapped_column(String(120), default="")  # comma-separated CATEGORIES
     platforms: Mapped[str] = mapped_column(String(120), default="")  # comma-separated PLATFORMS
     victim_kind: Mapped[str] = mapped_column(String(16), default="unknown")

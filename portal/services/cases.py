@@ -186,6 +186,7 @@ def submit_report(session: Session, reporter: User, data: ReportData, token: str
         session.add(CaseAssignee(case_id=case.id, user_id=user.id, added_at=now))
     _start_checklist(session, case, now, police_told_at=(data.police_told_at or now) if data.police_told else None,
                      guardians_told=data.guardians_told == "yes")
+    refresh_next_due(case)
     audit.record(session, "case_created", actor=reporter, case_id=case.id, school_id=school.id, address=address)
     session.flush()
     lead = lead_counselor(session, school.id)
@@ -232,6 +233,7 @@ def classify(session: Session, user: User, case: Case, classification: str, addr
     session.add(ResponseEntry(case_id=case.id, author_id=user.id, kind=f"classified_{classification}",
                               happened_at=now, logged_at=now))
     _start_checklist(session, case, now)
+    refresh_next_due(case)
     audit.record(session, "case_classified", actor=user, case_id=case.id, school_id=case.school_id,
                  target=f"classification:{classification}", address=address)
 
@@ -249,6 +251,7 @@ def acknowledge(session: Session, user: User, case: Case, address: str | None = 
         raise CaseError("not_new")
     case.status = CaseStatus.ACKNOWLEDGED
     case.acknowledged_at = now or utcnow()
+    refresh_next_due(case)
     _log_status(session, user, case, "case_acknowledged", address)
 
 
@@ -288,6 +291,7 @@ def close(session: Session, user: User, case: Case, outcome: str, address: str |
         _duty_entry(session, user, case, item, "duty_open_at_close", reasons[item.duty_id], now)
     case.status, case.outcome, case.closed_at = CaseStatus.CLOSED, outcome, now
     case.updated_at = now
+    refresh_next_due(case)
     _log_status(session, user, case, "case_closed", address)
 
 
@@ -305,6 +309,7 @@ def mark_not_applicable(session: Session, user: User, case: Case, duty_id: str, 
     entry = _duty_entry(session, user, case, item, "duty_not_applicable", reason.strip(), now)
     item.not_applicable_at, item.not_applicable_entry_id = now, entry.id
     case.updated_at = now
+    refresh_next_due(case)
     audit.record(session, "duty_not_applicable", actor=user, case_id=case.id, school_id=case.school_id,
                  target=f"duty:{duty_id}", address=address)
 
@@ -327,6 +332,7 @@ def reopen(session: Session, user: User, case: Case, address: str | None = None)
         raise CaseError("not_closed")
     case.status, case.closed_at = CaseStatus.IN_PROGRESS, None
     case.updated_at = utcnow()
+    refresh_next_due(case)
     _log_status(session, user, case, "case_reopened", address)
 
 
@@ -362,6 +368,7 @@ def add_entry(session: Session, user: User, case: Case, kind: str, happened_at: 
     case.updated_at = now
     if kind == "police_report":
         case.police_told = True
+    refresh_next_due(case)
     audit.record(session, "entry_added", actor=user, case_id=case.id, school_id=case.school_id,
                  target=f"entry:{entry.id}:{kind}" + (":addendum" if entry.after_close else ""), address=address)
     return entry
@@ -455,6 +462,18 @@ def hand_over_to_lead(session: Session, actor: User, lead: User, address: str | 
     return handed
 
 
+def refresh_next_due(case: Case) -> None:
+    """Store the case's earliest open deadline (for the inbox's order); call after anything that changes one."""
+    case.next_due_at = min((d.at for d in deadlines(case, utcnow())), default=None)
+
+
+def refresh_school_deadlines(session: Session, school: School) -> None:
+    """After the school's acknowledgement deadlines change: refresh its open cases."""
+    for case in session.scalars(select(Case).where(Case.school_id == school.id, Case.status != CaseStatus.CLOSED)
+                                .options(selectinload(Case.duties))):
+        refresh_next_due(case)
+
+
 def overdue_duties(case: Case, now: datetime) -> list[DutyItem]:
     """Checklist items of an open case that are overdue (past their deadline and, if immediate, the grace)."""
     if case.status == CaseStatus.CLOSED:
@@ -469,9 +488,8 @@ def ack_deadline(case: Case) -> datetime:
 
 
 def inbox(session: Session, user: User, *, status: str | None = None, category: str | None = None,
-          mine: bool = False, now: datetime | None = None) -> list[Case]:
+          mine: bool = False) -> list[Case]:
     """Cases this user may see: urgent and overdue first, then by deadline."""
-    now = now or utcnow()
     query = select(Case).where(visible_cases_clause(user)).options(selectinload(Case.duties))
     if status == "open":
         query = query.where(Case.status != CaseStatus.CLOSED)
@@ -481,16 +499,10 @@ def inbox(session: Session, user: User, *, status: str | None = None, category: 
         query = query.where(Case.categories.contains(category))
     if mine:
         query = query.where(exists().where(and_(CaseAssignee.case_id == Case.id, CaseAssignee.user_id == user.id)))
-    cases = list(session.scalars(query))
-
-    def urgency(case: Case):
-        closed = case.status == CaseStatus.CLOSED
-        pressing = next_deadline(case, now)
-        if pressing is None:
-            return (closed, not case.urgent, len(STATE_ORDER), case.created_at)
-        return (closed, not case.urgent, STATE_ORDER[pressing.state], pressing.at)
-
-    return sorted(cases, key=urgency)
+    # Open before closed, urgent first, then the earliest open deadline (overdue ones are the earliest).
+    query = query.order_by(Case.status == CaseStatus.CLOSED, Case.urgent.desc(), Case.next_due_at.is_(None),
+                           Case.next_due_at, Case.created_at.desc())
+    return list(session.scalars(query))
 
 
 # --- escalation ---------------------------------------------------------------------------------------
