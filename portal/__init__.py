@@ -59,8 +59,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from portal.account.routes import bp as account_bp
     from portal.admin.routes import bp as admin_bp
-    from portal.auth import links as _links  # noqa: F401  adds the set-password routes to the auth blueprint
-    from portal.auth.routes import bp as auth_bp
+    from portal.auth import bp as auth_bp
     from portal.cases.routes import bp as cases_bp
     from portal.classes.routes import bp as classes_bp
     from portal.dashboard.routes import bp as dashboard_bp

@@ -1,11 +1,24 @@
-"""Translated names for the codes stored on cases, for templates."""
+"""Translated names for the codes stored on cases: the one home of each vocabulary, for forms and templates."""
 
 from __future__ import annotations
 
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from portal.reports.forms import CATEGORY_LABELS, PLATFORM_LABELS, VICTIM_LABELS, YNU_LABELS
+# Each vocabulary has one home, here; forms and templates take their choices from it.
+CATEGORY_LABELS = {
+    "creation": _l("Someone made a fake sexual image or video of a real person"),
+    "distribution": _l("Such material was shared or posted"),
+    "threat": _l("Someone threatened or blackmailed a person with such material"),
+    "collecting": _l("Someone collected photos of people to make such material"),
+    "other": _l("Other digital sexual violence"),
+}
+PLATFORM_LABELS = {
+    "telegram": _l("Telegram"), "kakaotalk": _l("KakaoTalk"), "instagram": _l("Instagram"),
+    "discord": _l("Discord"), "x": _l("X (Twitter)"), "other": _l("Another place"),
+}
+VICTIM_LABELS = {"student": _l("Student(s)"), "staff": _l("Staff member(s)"), "unknown": _l("Not known yet")}
+YNU_LABELS = {"yes": _l("Yes"), "no": _l("No"), "unknown": _l("I don't know")}
 
 STATUS_LABELS = {
     "new": _l("New"), "acknowledged": _l("Acknowledged"), "in_progress": _l("In progress"), "closed": _l("Closed"),

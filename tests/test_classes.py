@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Assignment, AuditEvent, Classroom, User
-from portal.services.lessons import csv_safe
+from portal.services.classes import csv_safe
 
 A1 = "a1-pictures-can-change"
 A2 = "a2-ask-first"

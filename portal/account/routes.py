@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.account.forms import PasswordChangeForm
-from portal.auth.routes import start_session
+from portal.auth.sessions import start_session
 from portal.extensions import client_address, db
 from portal.messages import message_for
 from portal.security import guard_blueprint

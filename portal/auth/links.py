@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from portal.auth.routes import bp
+from portal.auth import bp
 from portal.extensions import client_address, db, limiter
 from portal.messages import message_for
 from portal.models import STAFF_ROLES

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 
+from portal.auth import bp
 from portal.auth.forms import LoginForm
+from portal.auth.sessions import start_session
+from portal.auth.two_factor import begin, next_step
 from portal.database import read_phase
 from portal.extensions import client_address, db, limiter
 from portal.forms import EmptyForm
@@ -16,21 +17,9 @@ from portal.models import User
 from portal.services import accounts, audit
 from portal.urls import safe_next
 
-bp = Blueprint("auth", __name__)
-
 
 def _account_key() -> str:
     return "login-account:" + request.form.get("username", "").strip().lower()[:64]
-
-
-def start_session(user) -> None:
-    """Sign the user in with a fresh session."""
-    lang = session.get("lang")
-    session.clear()  # nothing from before sign-in carries over (session fixation)
-    if lang:
-        session["lang"] = lang
-    login_user(user)
-    session["auth_at"] = session["seen"] = int(time.time())
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -57,12 +46,12 @@ def login():
             db.session.commit()
             form.password.errors.append(_("The username or password is not correct."))
             return render_template("auth/login.html", form=form), 200
-        step = second_factor.next_step(user)
+        step = next_step(user)
         if step:
             # The password was right, but nobody is signed in until the second factor is too.
             audit.record(db.session, "login_password_ok", actor=user, address=client_address())
             db.session.commit()
-            return redirect(second_factor.begin(user, step, safe_next(form.next.data)))
+            return redirect(begin(user, step, safe_next(form.next.data)))
         audit.record(db.session, "login", actor=user, address=client_address())
         db.session.commit()
         start_session(user)
@@ -87,5 +76,3 @@ def logout():
         flash(_("You have signed out."), "success")
     return redirect(url_for("public.home"))
 
-
-from portal.auth import two_factor as second_factor  # noqa: E402  its views join this blueprint

@@ -9,8 +9,9 @@ from flask import current_app, flash, g, redirect, render_template, session, url
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from portal.auth import bp
 from portal.auth.forms import EnrolForm, TwoFactorForm
-from portal.auth.routes import bp, start_session
+from portal.auth.sessions import start_session
 from portal.extensions import client_address, db, limiter
 from portal.models import User
 from portal.services import audit

@@ -36,7 +36,7 @@ def _case_roles_only():
             cases.load_case(db.session, current_user, public_id, "case_denied", client_address(),
                             check=lambda _user, _case: False)
         except cases.CaseNotFound:
-            pass
+            db.session.commit()  # keep the record of the denied attempt
     abort(404)
 
 
@@ -45,6 +45,7 @@ def _case(public_id: str, action: str = "case_viewed", check=cases.may_view):
     try:
         return cases.load_case(db.session, current_user, public_id, action, client_address(), check)
     except cases.CaseNotFound:
+        db.session.commit()  # keep the record of the denied attempt
         abort(404)
 
 

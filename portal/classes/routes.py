@@ -13,8 +13,9 @@ from portal.messages import message_for
 from portal.models import Classroom, Role
 from portal.security import guard_blueprint, roles_required
 from portal.services import audit
-from portal.services import lessons as service
+from portal.services import classes as service
 from portal.services.content import lesson_library
+from portal.services.lessons import STATUS_LABELS
 
 bp = Blueprint("classes", __name__, url_prefix="/classes")
 guard_blueprint(bp, Role.TEACHER, Role.SCHOOL_ADMIN)  # everyone else gets 404; views narrow further
@@ -64,8 +65,10 @@ def assign(class_id: int):
         _assignment, created = service.assign_lesson(db.session, classroom, form.lesson.data, form.due_on.data,
                                                      current_user)
     except service.AssignmentError as error:
+        db.session.rollback()
         form.due_on.errors = [*form.due_on.errors, message_for(error)]
         return _render_class(classroom, form, 400)
+    db.session.commit()
     flash(_("The lesson was assigned.") if created else _("The due date was changed."), "success")
     return redirect(url_for("classes.show", class_id=classroom.id))
 
@@ -77,7 +80,7 @@ def export(class_id: int):
     classroom = _classroom_or_404(class_id)
     grid = service.completion_grid(db.session, classroom)
     headers = {"username": _("Username"), "name": _("Name"), "status": _("Status"), "score": _("Best score (%)")}
-    statuses = {key: str(label) for key, label in service.STATUS_LABELS.items()}
+    statuses = {key: str(label) for key, label in STATUS_LABELS.items()}
     body = service.grid_csv(grid, locale_code(), headers, statuses)
     audit.record(db.session, "class_progress_exported", actor=current_user, school_id=classroom.school_id,
                  target=f"classroom:{classroom.id}", address=client_address())

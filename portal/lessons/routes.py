@@ -45,7 +45,9 @@ def _lesson_or_404(slug: str) -> Lesson:
 def _started(lesson: Lesson):
     """Record a signed-in user's first view of a lesson; visitors without an account keep no record."""
     if current_user.is_authenticated:
-        return service.record_view(db.session, current_user, lesson.slug)
+        progress = service.record_view(db.session, current_user, lesson.slug)
+        db.session.commit()
+        return progress
     return None
 
 
@@ -152,6 +154,7 @@ def scenario(slug: str):
         chosen = form.choice.data
         if current_user.is_authenticated:
             service.record_scenario(db.session, current_user, lesson.slug, chosen)
+            db.session.commit()
     return render_template("lessons/scenario.html", lesson=lesson, text=text, form=form, chosen=chosen,
                            choice=text.scenario.choices[chosen] if chosen is not None else None)
 
@@ -170,6 +173,7 @@ def quiz(slug: str):
             progress = service.record_quiz(db.session, current_user, lesson.slug, result)
             band_done = current_user.role == Role.STUDENT and service.band_completion(
                 db.session, current_user, lesson.band).complete
+            db.session.commit()
         return render_template("lessons/result.html", lesson=lesson, text=text, result=result, progress=progress,
                                next_lesson=service.next_lesson(lesson), band_done=band_done)
     return render_template("lessons/quiz.html", lesson=lesson, text=text, form=form)

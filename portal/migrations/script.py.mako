@@ -9,7 +9,6 @@ from alembic import op
 import sqlalchemy as sa
 
 import portal.models.base
-import portal.services.crypto
 ${imports if imports else ""}
 
 # revision identifiers, used by Alembic.

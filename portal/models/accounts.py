@@ -10,8 +10,7 @@ from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Uniq
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
-from portal.models.base import UTCDateTime, utcnow
-from portal.services.crypto import EncryptedText
+from portal.models.base import EncryptedText, UTCDateTime, utcnow
 
 
 class Role(enum.StrEnum):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Text
 from sqlalchemy.types import TypeDecorator
+
+from portal.crypto import decrypt, encrypt
 
 
 def utcnow() -> datetime:
@@ -30,3 +32,16 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class EncryptedText(TypeDecorator):
+    """A text column stored encrypted (portal.crypto); Python code reads and writes plain text."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else encrypt(value)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else decrypt(value)

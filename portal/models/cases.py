@@ -11,8 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 from portal.models.accounts import School, User
-from portal.models.base import UTCDateTime, utcnow
-from portal.services.crypto import EncryptedText
+from portal.models.base import EncryptedText, UTCDateTime, utcnow
 
 
 class CaseStatus(enum.StrEnum):
@@ -24,10 +23,6 @@ class CaseStatus(enum.StrEnum):
     CLOSED = "closed"
 
 
-CATEGORIES = ("creation", "distribution", "threat", "collecting", "other")
-PLATFORMS = ("telegram", "kakaotalk", "instagram", "discord", "x", "other")
-VICTIM_KINDS = ("student", "staff", "unknown")
-YES_NO_UNKNOWN = ("yes", "no", "unknown")
 ENTRY_KINDS = (
     "note", "victim_contact", "guardian_contact", "police_report", "dsc_referral", "takedown",
     "school_violence_procedure", "safety_measure", "counselling", "follow_up", "outcome",

@@ -8,8 +8,7 @@ from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
-from portal.models.base import UTCDateTime, utcnow
-from portal.services.crypto import EncryptedText
+from portal.models.base import EncryptedText, UTCDateTime, utcnow
 
 
 class OutboxMail(db.Model):

@@ -18,20 +18,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.forms import PlausibleDate
-
-CATEGORY_LABELS = {
-    "creation": _l("Someone made a fake sexual image or video of a real person"),
-    "distribution": _l("Such material was shared or posted"),
-    "threat": _l("Someone threatened or blackmailed a person with such material"),
-    "collecting": _l("Someone collected photos of people to make such material"),
-    "other": _l("Other digital sexual violence"),
-}
-PLATFORM_LABELS = {
-    "telegram": _l("Telegram"), "kakaotalk": _l("KakaoTalk"), "instagram": _l("Instagram"),
-    "discord": _l("Discord"), "x": _l("X (Twitter)"), "other": _l("Another place"),
-}
-VICTIM_LABELS = {"student": _l("Student(s)"), "staff": _l("Staff member(s)"), "unknown": _l("Not known yet")}
-YNU_LABELS = {"yes": _l("Yes"), "no": _l("No"), "unknown": _l("I don't know")}
+from portal.labels import CATEGORY_LABELS, PLATFORM_LABELS, VICTIM_LABELS, YNU_LABELS
 
 
 class MultiCheckboxField(SelectMultipleField):

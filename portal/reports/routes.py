@@ -12,16 +12,10 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portal.extensions import client_address, db
+from portal.labels import CATEGORY_LABELS, PLATFORM_LABELS, VICTIM_LABELS, YNU_LABELS
 from portal.messages import message_for
 from portal.models import Case, Role, User
-from portal.reports.forms import (
-    CATEGORY_LABELS,
-    PLATFORM_LABELS,
-    VICTIM_LABELS,
-    YNU_LABELS,
-    HelpRequestForm,
-    ReportForm,
-)
+from portal.reports.forms import HelpRequestForm, ReportForm
 from portal.security import guard_blueprint, roles_required
 from portal.services import cases
 
@@ -143,6 +137,7 @@ def _own_case(public_id: str, action: str = "receipt_viewed") -> Case:
     try:
         return cases.load_case(db.session, current_user, public_id, action, client_address(), check=cases.is_reporter)
     except cases.CaseNotFound:
+        db.session.commit()  # keep the record of the denied attempt
         abort(404)
 
 

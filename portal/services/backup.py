@@ -252,7 +252,7 @@ def take(session: Session, app: Flask, dest: Path, address: str | None = None) -
 
 def _keys_read(session: Session) -> bool:
     """True when this instance's DATA_KEYS decrypt the restored case text (checked on one stored value)."""
-    from portal.services import crypto
+    from portal import crypto
     from portal.services.keys import encrypted_columns
 
     for model, names in encrypted_columns():

@@ -96,8 +96,8 @@ def load_case(session: Session, user: User, public_id: str, action: str | None, 
     if case is None or not check(user, case):
         audit.record(session, "case_denied", actor=user, case_id=case.id if case else None,
                      school_id=user.school_id, address=address)
-        session.commit()
-        raise CaseNotFound(public_id)
+        session.flush()
+        raise CaseNotFound(public_id)  # the caller commits, so that the denial is kept
     if action:
         audit.record(session, action, actor=user, case_id=case.id, school_id=case.school_id, address=address)
     return case

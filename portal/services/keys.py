@@ -13,8 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
+from portal.crypto import key_id_of
 from portal.extensions import db
-from portal.services.crypto import EncryptedText, key_id_of
+from portal.models.base import EncryptedText
 
 
 def encrypted_columns() -> list[tuple[type, list[str]]]:

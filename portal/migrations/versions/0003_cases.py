@@ -9,7 +9,6 @@ from alembic import op
 import sqlalchemy as sa
 
 import portal.models.base
-import portal.services.crypto
 
 
 # revision identifiers, used by Alembic.
@@ -44,12 +43,12 @@ def upgrade():
     sa.Column('police_told', sa.Boolean(), nullable=False),
     sa.Column('police_told_at', portal.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('first_seen', portal.models.base.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('victim_names', portal.services.crypto.EncryptedText(), nullable=True),
-    sa.Column('suspects', portal.services.crypto.EncryptedText(), nullable=True),
-    sa.Column('links', portal.services.crypto.EncryptedText(), nullable=True),
-    sa.Column('how_learned', portal.services.crypto.EncryptedText(), nullable=True),
-    sa.Column('police_report_number', portal.services.crypto.EncryptedText(), nullable=True),
-    sa.Column('description', portal.services.crypto.EncryptedText(), nullable=True),
+    sa.Column('victim_names', portal.models.base.EncryptedText(), nullable=True),
+    sa.Column('suspects', portal.models.base.EncryptedText(), nullable=True),
+    sa.Column('links', portal.models.base.EncryptedText(), nullable=True),
+    sa.Column('how_learned', portal.models.base.EncryptedText(), nullable=True),
+    sa.Column('police_report_number', portal.models.base.EncryptedText(), nullable=True),
+    sa.Column('description', portal.models.base.EncryptedText(), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('outcome', sa.String(length=32), nullable=True),
     sa.Column('reporter_id', sa.Integer(), nullable=True),
@@ -105,10 +104,10 @@ def upgrade():
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('happened_at', portal.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('logged_at', portal.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('text', portal.services.crypto.EncryptedText(), nullable=True),
-    sa.Column('agency', portal.services.crypto.EncryptedText(), nullable=True),
-    sa.Column('report_number', portal.services.crypto.EncryptedText(), nullable=True),
-    sa.Column('link', portal.services.crypto.EncryptedText(), nullable=True),
+    sa.Column('text', portal.models.base.EncryptedText(), nullable=True),
+    sa.Column('agency', portal.models.base.EncryptedText(), nullable=True),
+    sa.Column('report_number', portal.models.base.EncryptedText(), nullable=True),
+    sa.Column('link', portal.models.base.EncryptedText(), nullable=True),
     sa.Column('platform', sa.String(length=16), nullable=True),
     sa.Column('takedown_status', sa.String(length=16), nullable=True),
     sa.Column('corrects_id', sa.Integer(), nullable=True),

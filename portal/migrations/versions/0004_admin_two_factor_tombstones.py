@@ -9,7 +9,6 @@ from alembic import op
 import sqlalchemy as sa
 
 import portal.models.base
-import portal.services.crypto
 
 
 # revision identifiers, used by Alembic.
@@ -70,7 +69,7 @@ def upgrade():
 
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('deactivated_at', portal.models.base.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('totp_secret', portal.services.crypto.EncryptedText(), nullable=True))
+        batch_op.add_column(sa.Column('totp_secret', portal.models.base.EncryptedText(), nullable=True))
         batch_op.add_column(sa.Column('totp_enabled_at', portal.models.base.UTCDateTime(timezone=True), nullable=True))
 
     # ### end Alembic commands ###

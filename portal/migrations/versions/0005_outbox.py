@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import portal.models.base
-import portal.services.crypto
 
 revision = '0005'
 down_revision = '0004'
@@ -24,8 +23,8 @@ def upgrade():
         sa.Column('message_id', sa.String(length=255), nullable=False),
         sa.Column('school_id', sa.Integer(), nullable=True),
         sa.Column('recipient', sa.String(length=320), nullable=False),
-        sa.Column('subject', portal.services.crypto.EncryptedText(), nullable=False),
-        sa.Column('body', portal.services.crypto.EncryptedText(), nullable=False),
+        sa.Column('subject', portal.models.base.EncryptedText(), nullable=False),
+        sa.Column('body', portal.models.base.EncryptedText(), nullable=False),
         sa.Column('created_at', portal.models.base.UTCDateTime(), nullable=False),
         sa.Column('attempts', sa.Integer(), nullable=False),
         sa.Column('next_attempt_at', portal.models.base.UTCDateTime(), nullable=False),

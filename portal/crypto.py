@@ -1,4 +1,7 @@
-"""AES-256-GCM for case text, with the key id stored beside every value so keys can be rotated."""
+"""The data keys and AES-256-GCM for case text, with the key id stored beside every value so keys can be rotated.
+
+A leaf module: the column type in portal.models.base and the key commands in portal.services.keys use it.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,6 @@ import os
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
-from sqlalchemy import Text
-from sqlalchemy.types import TypeDecorator
 
 PREFIX = "v1"
 _AAD = b"school-deepfake-portal"
@@ -49,16 +50,3 @@ def decrypt(token: str) -> str:
 def key_id_of(token: str | None) -> str | None:
     """The id of the key a stored value was encrypted with."""
     return token.split(":", 2)[1] if token else None
-
-
-class EncryptedText(TypeDecorator):
-    """A text column stored encrypted; Python code reads and writes plain text."""
-
-    impl = Text
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        return None if value is None else encrypt(value)
-
-    def process_result_value(self, value, dialect):
-        return None if value is None else decrypt(value)
