@@ -38,8 +38,11 @@ class Defaults:
     # per-account limits are tight (DESIGN.md principle 8).
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = False
+    # Both count failed attempts only (a correct password never counts), and a browser that has signed in to the
+    # account before is exempt from both (auth/devices.py): a whole school signing in at 09:00 is never refused,
+    # and a student's guessing cannot lock a counselor out of their own computer.
     RATELIMIT_LOGIN_PER_ACCOUNT = "10 per 15 minutes"
-    RATELIMIT_LOGIN_PER_ADDRESS = "600 per 15 minutes"
+    RATELIMIT_LOGIN_PER_ADDRESS = "300 per 15 minutes"
     RATELIMIT_DEFAULT = "3000 per minute"
     # Redis down must never block a report: counting falls back to this process's memory (logged, and shown on the
     # school admin's dashboard) until Redis answers again; the same limits apply, per process.

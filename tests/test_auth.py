@@ -238,3 +238,46 @@ def test_the_password_hash_is_checked_without_the_write_lock(app, database_url, 
                     token_from="/login")
     assert response.status_code == 302
     assert others_could_write == [True]
+
+
+# --- Lockouts that cannot be turned against staff --------------------------------------------------------------
+
+
+def _sign_in(client, name, password=PASSWORD):
+    return post(client, "/login", {"username": name, "password": password}, token_from="/login").status_code
+
+
+def test_a_student_guessing_cannot_lock_the_counselor_out_of_their_own_browser(app, make_user):
+    counselor = username_of(app, make_user(role="counselor"))
+    own_browser = app.test_client()
+    assert _sign_in(own_browser, counselor) == 302  # signed in here before: this browser is now known
+    post(own_browser, "/logout", token_from="/")
+    student = app.test_client()
+    statuses = [_sign_in(student, counselor, f"guess-{i}-xxxx") for i in range(12)]
+    assert statuses[-1] == 429  # the guesser is stopped ...
+    assert _sign_in(app.test_client(), counselor) == 429  # ... and so is any browser the account never used ...
+    assert _sign_in(own_browser, counselor) == 302  # ... but not the counselor at their own computer
+
+
+def test_a_known_browser_still_has_a_limit_of_its_own(app, make_user):
+    name = username_of(app, make_user())
+    browser = app.test_client()
+    assert _sign_in(browser, name) == 302
+    post(browser, "/logout", token_from="/")
+    statuses = [_sign_in(browser, name, f"wrong-{i}-xxxx") for i in range(11)]
+    assert statuses[:10] == [200] * 10 and statuses[10] == 429
+
+
+def test_a_whole_school_behind_one_address_signs_in_while_a_spray_is_slowed(app, make_user):
+    """Only failures count towards the address limit. With the limit at 20 (300 by default), twice as many students
+    sign in from one address without a refusal, while guessing across accounts from it stops after 20 failures."""
+    app.config["RATELIMIT_LOGIN_PER_ADDRESS"] = "20 per 15 minutes"
+    names = [username_of(app, make_user(role="student")) for _ in range(40)]
+    browsers = [app.test_client() for _ in names]
+    assert [_sign_in(browser, name) for browser, name in zip(browsers, names, strict=True)] == [302] * 40
+    sprayer = app.test_client()
+    spray = [_sign_in(sprayer, name, "Spring2026!!") for name in names[:21]]
+    assert spray[:20] == [200] * 20 and spray[20] == 429
+    # The spray does not stop a student whose browser already knows their account.
+    post(browsers[30], "/logout", token_from="/")
+    assert _sign_in(browsers[30], names[30]) == 302

@@ -39,7 +39,8 @@ class ForgotForm(FlaskForm):
 
 
 @bp.route("/set-password/<token>", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_PER_ADDRESS"], methods=["POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_PER_ADDRESS"], methods=["POST"],
+               deduct_when=lambda response: response.status_code != 302)  # a class setting passwords at once
 def set_password(token: str):
     """Set a password with a link that works once and for 72 hours."""
     user = accounts.link_user(db.session, token)

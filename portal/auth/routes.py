@@ -6,7 +6,7 @@ from flask import current_app, flash, redirect, render_template, request, sessio
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 
-from portal.auth import bp
+from portal.auth import bp, devices
 from portal.auth.forms import LoginForm
 from portal.auth.sessions import start_session
 from portal.auth.two_factor import begin, next_step
@@ -22,10 +22,20 @@ def _account_key() -> str:
     return "login-account:" + request.form.get("username", "").strip().lower()[:64]
 
 
+def _failed(response) -> bool:
+    return response.status_code != 302  # only wrong passwords count, everywhere
+
+
+# Lockouts count failures only. A browser that has signed in to the account before (devices.py) is exempt from the
+# account's and the address's limits and has its own, so a student guessing at a counselor's password locks out
+# the guesser, not the counselor.
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_PER_ADDRESS"], methods=["POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_PER_ADDRESS"], methods=["POST"], deduct_when=_failed,
+               exempt_when=devices.trusted)
 @limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_PER_ACCOUNT"], key_func=_account_key, methods=["POST"],
-               deduct_when=lambda response: response.status_code != 302)
+               deduct_when=_failed, exempt_when=devices.trusted)
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_PER_ACCOUNT"], key_func=devices.key, methods=["POST"],
+               deduct_when=_failed, exempt_when=lambda: not devices.trusted())
 def login():
     """Show the sign-in form and check what was entered."""
     if current_user.is_authenticated:

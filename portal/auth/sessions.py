@@ -7,6 +7,8 @@ import time
 from flask import session
 from flask_login import login_user
 
+from portal.auth import devices
+
 
 def start_session(user) -> None:
     """Sign the user in with a fresh session."""
@@ -16,3 +18,4 @@ def start_session(user) -> None:
         session["lang"] = lang
     login_user(user)
     session["auth_at"] = session["seen"] = int(time.time())
+    devices.remember(user.username)  # this browser may now sign in to the account despite others' lockouts

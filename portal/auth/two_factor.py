@@ -80,7 +80,8 @@ def _start_again():
 def _code_limits(view):
     view = limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_PER_ACCOUNT"], key_func=_account_key,
                          methods=["POST"], deduct_when=_code_failed)(view)
-    return limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_PER_ADDRESS"], methods=["POST"])(view)
+    return limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_PER_ADDRESS"], methods=["POST"],
+                         deduct_when=_code_failed)(view)
 
 
 @bp.route("/login/two-factor", methods=["GET", "POST"])
