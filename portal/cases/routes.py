@@ -160,7 +160,8 @@ def _form_action(public_id: str, make_form, run, *, field: str, done: str, ancho
     db.session.rollback()
     case = _case(public_id)
     db.session.commit()
-    return render_template("cases/file.html", **_file_context(case, **(context(form) if context else {}))), 422
+    return render_template("cases/file.html", failed_form=form,
+                           **_file_context(case, **(context(form) if context else {}))), 422
 
 
 @bp.route("/<public_id>/acknowledge", methods=["POST"])
