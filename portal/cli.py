@@ -181,17 +181,37 @@ def audit_group():
 
 
 @audit_group.command("verify")
+@click.option("--expect", "expected", multiple=True, metavar="ID:HASH",
+              help="A checkpoint kept elsewhere (as `portal audit checkpoint` printed it) that must still hold.")
 @with_appcontext
-def audit_verify_command():
-    """Recompute the hash chain; exit 1 naming the first broken row."""
+def audit_verify_command(expected):
+    """Recompute the keyed hash chain and check it against the checkpoints; exit 1 naming the first problem."""
     from portal.services import audit
 
-    count, problem = audit.verify(db.session)
+    points = []
+    for item in expected:
+        last_id, _, last_hash = item.partition(":")
+        if not last_id.isdigit() or len(last_hash) != 64:
+            raise click.BadParameter(f"{item!r} is not ID:HASH", param_hint="--expect")
+        points.append(audit.Checkpoint("the printed record", int(last_id), last_hash))
+    count, problem = audit.verify_all(db.session, current_app.instance_path, points)
     if problem:
-        click.echo(f"Audit chain BROKEN at row {problem.row_id}: {problem.reason} ({count} rows verified before it).",
-                   err=True)
+        where = f"row {problem.row_id}" if problem.row_id is not None else "the checkpoints"
+        click.echo(f"Audit chain BROKEN at {where}: {problem.reason} ({count} rows verified).", err=True)
         sys.exit(1)
-    click.echo(f"Audit chain intact: {count} rows verified.")
+    checkpoints, _ = audit.read_checkpoints(current_app.instance_path)
+    click.echo(f"Audit chain intact: {count} rows verified, {len(checkpoints) + len(points)} checkpoint(s) hold.")
+
+
+@audit_group.command("checkpoint")
+@with_appcontext
+def audit_checkpoint_command():
+    """Write the chain's head to instance/audit-checkpoints.log and print it for the school's records."""
+    from portal.services import audit
+
+    point = audit.write_checkpoint(db.session, current_app.instance_path)
+    click.echo(f"Audit checkpoint {point.at}: {point.last_id}:{point.last_hash}")
+    click.echo("Keep this line (printed or in the school's records); `portal audit verify --expect` checks it.")
 
 
 @click.group("keys")

@@ -6,6 +6,8 @@ A leaf module: the column type in portal.models.base and the key commands in por
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -50,3 +52,23 @@ def decrypt(token: str) -> str:
 def key_id_of(token: str | None) -> str | None:
     """The id of the key a stored value was encrypted with."""
     return token.split(":", 2)[1] if token else None
+
+
+def audit_key() -> bytes:
+    """The key of the audit chain's HMAC, kept outside the database like the data keys.
+
+    AUDIT_KEY (base64, 32 bytes) when configured (new instances get one); otherwise derived from SECRET_KEY, which
+    every server of a deployment shares. Set AUDIT_KEY before you ever change SECRET_KEY.
+    """
+    config = current_app.config
+    if config.get("AUDIT_KEY"):
+        key = base64.b64decode(config["AUDIT_KEY"])
+        if len(key) != 32:
+            raise RuntimeError("AUDIT_KEY must be 32 bytes in base64")
+        return key
+    return hmac.new(str(config["SECRET_KEY"]).encode(), b"portal audit chain v1", hashlib.sha256).digest()
+
+
+def audit_mac(message: str) -> str:
+    """HMAC-SHA256 of a message under the audit key, as hex."""
+    return hmac.new(audit_key(), message.encode("utf-8"), hashlib.sha256).hexdigest()

@@ -13,7 +13,7 @@ from conftest import deliver_mail, post
 from sqlalchemy import func, select, text
 
 from portal.extensions import db
-from portal.models import AuditEvent, Case, DutyItem, Notification, ResponseEntry, User
+from portal.models import AuditEvent, AuditHead, Case, DutyItem, Notification, ResponseEntry, User
 from portal.models.base import utcnow
 from portal.services import audit, background, cases, keys
 
@@ -729,3 +729,40 @@ def test_the_stored_next_deadline_follows_the_case(app, staff, login, reported):
     post(lead, case_url(reported, "/close"), {"outcome": "resolved", "confirm": "y"}, token_from=case_url(reported))
     with app.app_context():
         assert db.session.get(Case, reported.id).next_due_at is None
+
+
+def test_rewriting_a_row_and_recomputing_the_chain_without_the_key_is_caught(app, staff, login, reported):
+    """The chain is an HMAC under a key kept outside the database: a database writer who changes a row and
+    recomputes every later hash (here with plain SHA-256, all they could do) still fails verification."""
+    import hashlib
+    import json
+
+    with app.app_context():
+        rows = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+        rows[1].target = "forged"
+        prev = rows[0].hash
+        for row in rows[1:]:
+            body = json.dumps([row.id, row.at.isoformat(), row.actor_id, row.actor_role, row.action, row.school_id,
+                               row.case_id, row.target, row.address, prev], ensure_ascii=False, separators=(",", ":"))
+            row.prev_hash, row.hash = prev, hashlib.sha256(body.encode()).hexdigest()
+            prev = row.hash
+        head = db.session.get(AuditHead, 1)
+        head.last_hash = prev
+        db.session.commit()
+        count, problem = audit.verify(db.session)
+    assert problem is not None and problem.row_id == rows[1].id
+
+
+def test_the_periodic_check_writes_a_checkpoint_a_day(app, reported):
+    from pathlib import Path
+
+    start = utcnow()
+    background.run_checks(app, now=start)
+    background.run_checks(app, now=start + timedelta(hours=1))
+    log = Path(app.instance_path) / "audit-checkpoints.log"
+    assert len(log.read_text().splitlines()) == 1
+    assert (log.stat().st_mode & 0o777) == 0o600
+    background.run_checks(app, now=start + timedelta(hours=25))
+    assert len(log.read_text().splitlines()) == 2
+    with app.app_context():
+        assert audit.verify_all(db.session, app.instance_path)[1] is None

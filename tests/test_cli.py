@@ -149,12 +149,41 @@ def test_serve_demo_answers_with_the_banner(tmp_path, database_url):
 def test_audit_verify_command(app, database_url, tmp_path):
     from portal.services import audit
 
+    instance = tmp_path / "instance"
+    # The chain is keyed: the command must run with the same keys as the portal that wrote the rows.
+    (instance / "config.py").write_text(f"SECRET_KEY = {app.config['SECRET_KEY']!r}\n"
+                                        f"DATA_KEYS = {app.config['DATA_KEYS']!r}\nDATA_KEY_ID = 't1'\n")
     with app.app_context():
         for i in range(3):
             audit.record(db.session, "test_event", target=f"t{i}")
         db.session.commit()
-    ok = run_portal(["audit", "verify"], tmp_path / "instance", database_url)
+    ok = run_portal(["audit", "verify"], instance, database_url)
     assert ok.returncode == 0 and "3 rows" in ok.stdout
+    point = run_portal(["audit", "checkpoint"], instance, database_url)
+    printed = point.stdout.split()[3]  # "Audit checkpoint <time>: <id>:<hash>"
+    assert point.returncode == 0 and printed.startswith("3:")
+    assert run_portal(["audit", "verify", "--expect", printed], instance, database_url).returncode == 0
+    # Someone with the database only deletes the newest row and sets the head back: the chain still adds up,
+    # but the checkpoint outside the database no longer holds.
+    with app.app_context():
+        row2 = db.session.get(audit.AuditEvent, 2)
+        db.session.execute(db.text("DELETE FROM audit_events WHERE id = 3"))
+        db.session.execute(db.text("UPDATE audit_head SET last_id = 2, last_hash = :h"), {"h": row2.hash})
+        db.session.commit()
+    truncated = run_portal(["audit", "verify"], instance, database_url)
+    assert truncated.returncode == 1 and "removed or rewritten after the checkpoint" in truncated.stderr
+    # A changed checkpoint line is caught too.
+    log = instance / "audit-checkpoints.log"
+    log.write_text(log.read_text().replace(" 3 ", " 2 "))
+    tampered = run_portal(["audit", "verify"], instance, database_url)
+    assert tampered.returncode == 1 and "was changed" in tampered.stderr
+    log.unlink()
+    with app.app_context():
+        db.session.execute(db.text("DELETE FROM audit_events"))
+        db.session.execute(db.text("DELETE FROM audit_head"))
+        for i in range(3):
+            audit.record(db.session, "test_event", target=f"t{i}")
+        db.session.commit()
     with app.app_context():
         db.session.execute(db.text("UPDATE audit_events SET target = 'changed' WHERE id = 2"))
         db.session.commit()

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.crypto import audit_mac
 from portal.database import insert_if_missing
 from portal.models import AuditEvent, AuditHead, User
 from portal.models.base import utcnow
+from portal.services.background import CHECKS
 
 GENESIS = "0" * 64
 
 
 def _digest(prev_hash: str, row: AuditEvent) -> str:
+    """The row's link in the chain: an HMAC under the audit key, which is kept outside the database, so someone who
+    can only write to the database cannot rewrite rows and recompute the chain after them."""
     body = json.dumps(
         [
             row.id, row.at.isoformat(), row.actor_id, row.actor_role, row.action,
@@ -25,7 +29,7 @@ def _digest(prev_hash: str, row: AuditEvent) -> str:
         ensure_ascii=False,
         separators=(",", ":"),
     )
-    return hashlib.sha256(body.encode()).hexdigest()
+    return audit_mac(body)
 
 
 def record(
@@ -86,9 +90,99 @@ def verify(session: Session) -> tuple[int, ChainProblem | None]:
     return count, None
 
 
+# --- Checkpoints: the head of the chain, written outside the database -------------------------------------------
+# A database writer could delete the newest rows and set the head back: the chain would still add up. A signed
+# line in a file the database does not hold (and the hash a school prints for its records) anchors the chain.
+
+CHECKPOINT_FILE = "audit-checkpoints.log"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The chain's head at some moment: its newest row id and hash."""
+
+    at: str
+    last_id: int
+    last_hash: str
+
+    def line(self) -> str:
+        body = f"{self.at} {self.last_id} {self.last_hash}"
+        return f"{body} {audit_mac(body)}"
+
+
+def _checkpoint_path(instance_path: str) -> str:
+    return os.path.join(instance_path, CHECKPOINT_FILE)
+
+
+def write_checkpoint(session: Session, instance_path: str) -> Checkpoint:
+    """Append the chain's head to instance/audit-checkpoints.log (mode 0600, synced) and return it."""
+    head = session.get(AuditHead, 1)
+    point = Checkpoint(utcnow().replace(microsecond=0).isoformat(), head.last_id if head else 0,
+                       head.last_hash if head else GENESIS)
+    fd = os.open(_checkpoint_path(instance_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
+        handle.write(point.line() + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return point
+
+
+def read_checkpoints(instance_path: str) -> tuple[list[Checkpoint], str | None]:
+    """The checkpoints in the file, and a problem if a line was changed (its signature no longer matches)."""
+    path = _checkpoint_path(instance_path)
+    if not os.path.exists(path):
+        return [], None
+    points = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            parts = line.split()
+            if len(parts) != 4 or audit_mac(" ".join(parts[:3])) != parts[3] or not parts[1].isdigit():
+                return points, f"line {number} of {CHECKPOINT_FILE} was changed or is not a checkpoint"
+            points.append(Checkpoint(parts[0], int(parts[1]), parts[2]))
+    return points, None
+
+
+def check_against(session: Session, points: list[Checkpoint]) -> ChainProblem | None:
+    """Every checkpoint's row must still be in the chain with the same hash."""
+    for point in points:
+        if point.last_id == 0:
+            continue
+        row = session.get(AuditEvent, point.last_id)
+        if row is None or row.hash != point.last_hash:
+            return ChainProblem(point.last_id, f"rows were removed or rewritten after the checkpoint of {point.at}")
+    return None
+
+
+def checkpoint_check(session: Session, app, now) -> int:
+    """Periodic check: write a checkpoint when the last one is older than AUDIT_CHECKPOINT_HOURS."""
+    from datetime import datetime, timedelta
+
+    points, _problem = read_checkpoints(app.instance_path)
+    hours = app.config["AUDIT_CHECKPOINT_HOURS"]
+    if points and datetime.fromisoformat(points[-1].at) > now - timedelta(hours=hours):
+        return 0
+    write_checkpoint(session, app.instance_path)
+    return 1
+
+
+def verify_all(session: Session, instance_path: str, expected: list[Checkpoint] | None = None
+               ) -> tuple[int, ChainProblem | None]:
+    """The chain, then the checkpoint file, then any checkpoint kept elsewhere (a printed record)."""
+    count, problem = verify(session)
+    if problem:
+        return count, problem
+    points, file_problem = read_checkpoints(instance_path)
+    if file_problem:
+        return count, ChainProblem(None, file_problem)
+    return count, check_against(session, points + (expected or []))
+
+
 def case_hash(session: Session, case_id: int) -> str:
     """The hash of the newest audit row about a case: printed at the end of a case report."""
     row = session.scalar(
         select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(AuditEvent.id.desc()).limit(1)
     )
     return row.hash if row else GENESIS
+
+
+CHECKS.append(checkpoint_check)
