@@ -258,6 +258,8 @@ def test_forgot_password_never_reveals_accounts(app, make_user):
     known = post(client, "/forgot-password", {"username": username_of(app, staff)}, token_from="/forgot-password")
     unknown = post(client, "/forgot-password", {"username": "nobody-at-all"}, token_from="/forgot-password")
     assert known.status_code == unknown.status_code == 302
+    # Both answers did the same kind of work: one audit row each, and the name typed is not kept.
+    assert _audited(app, "password_link_requested") == 1 and _audited(app, "password_link_refused") == 1
     assert client.get(known.headers["Location"]).get_data(as_text=True).count("메일") >= 1
     assert deliver_mail(app) == 1
     outbox = list((app.instance_path and __import__("pathlib").Path(app.instance_path) / "outbox").glob("*.eml"))

@@ -32,11 +32,11 @@ def needs_tools(database_url: str) -> None:
         pytest.skip("pg_dump/pg_restore are not installed here")
 
 
-def make_instance(path: Path, key: str = TEST_KEY) -> Path:
-    """An instance folder whose config holds the data key (as the operator copies it to a new server)."""
+def make_instance(path: Path, key: str = TEST_KEY, secret: str = "test-secret-key") -> Path:
+    """An instance folder whose config holds the keys (as the operator copies config.py to a new server)."""
     path.mkdir(parents=True, exist_ok=True)
     config = path / "config.py"
-    config.write_text(f"SECRET_KEY = {secrets.token_hex(16)!r}\nDATA_KEY_ID = 't1'\nDATA_KEYS = {{'t1': {key!r}}}\n")
+    config.write_text(f"SECRET_KEY = {secret!r}\nDATA_KEY_ID = 't1'\nDATA_KEYS = {{'t1': {key!r}}}\n")
     config.chmod(0o600)
     return path
 
@@ -188,7 +188,16 @@ def test_backup_command_and_a_restore_without_the_key(app, staff, database_url, 
     other_key = make_instance(tmp_path / "other-key", key=base64.b64encode(b"z" * 32).decode())
     restored = run_portal(["restore", str(dest)], other_key, fresh_database)
     assert restored.returncode == 1
-    assert "cannot read the restored case text" in restored.stderr
+    assert "cannot read the case text in the backup, so nothing was restored" in restored.stderr
+    # Nothing was left half-restored: with the right keys the same restore now works.
+    right_key = make_instance(tmp_path / "other-key")
+    again = run_portal(["restore", str(dest)], right_key, fresh_database)
+    assert again.returncode == 0, again.stderr
+    assert "Audit chain intact" in again.stdout
+    # Restored with the data key but another SECRET_KEY and no AUDIT_KEY: the chain cannot be checked; says why.
+    wrong_audit = make_instance(tmp_path / "wrong-audit", secret="another-secret")
+    checked = run_portal(["audit", "verify"], wrong_audit, fresh_database)
+    assert checked.returncode == 1 and "BROKEN" in checked.stderr
 
 
 def test_backup_refuses_to_overwrite_the_live_database(app, database_url):

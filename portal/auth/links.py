@@ -75,7 +75,12 @@ def forgot_password():
             audit.record(db.session, "password_link_requested", school_id=user.school_id, target=user.username,
                          address=client_address())
             notify_accounts.send_link(db.session, user, public_url("auth.set_password", token=raw))
-            db.session.commit()
+        else:
+            # The same kind of work as above (a write and a commit, mail only queued), so the answer's timing does
+            # not tell whether a staff account with an address exists. The name typed is not stored.
+            audit.record(db.session, "password_link_refused", address=client_address())
+            accounts.equalize_link_work()
+        db.session.commit()
         flash(_("If this account belongs to staff with an e-mail address, a link is on its way. "
                 "Students and staff without e-mail: ask your school admin."), "info")
         return redirect(url_for("auth.login"))

@@ -289,4 +289,25 @@ def restore(session: Session, app: Flask, source: Path) -> RestoreResult:
     counts = {t: _count(engine, t) for t in COUNTED_TABLES}
     keys_ok = _keys_read(session)
     session.close()  # release the database before migrations run on it
+    if not keys_ok:
+        # Leave the instance as it was, empty, so the restore can simply be run again with the right keys.
+        _empty(engine)
+        raise BackupError("this instance's data keys cannot read the case text in the backup, so nothing was "
+                          "restored. Copy DATA_KEYS and DATA_KEY_ID (and AUDIT_KEY, or SECRET_KEY if it has none) "
+                          "from the original instance/config.py, then run portal restore again.")
     return RestoreResult(engine.dialect.name, counts, keys_ok)
+
+
+def _empty(engine: Engine) -> None:
+    """Remove everything a failed restore put in place."""
+    engine.dispose()
+    if engine.dialect.name == "sqlite":
+        target = Path(engine.url.database)
+        for path in (target, Path(str(target) + "-wal"), Path(str(target) + "-shm")):
+            path.unlink(missing_ok=True)
+        return
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+        conn.commit()
+    engine.dispose()
