@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, Response, render_template, request
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -9,12 +11,15 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, SecurityError
 
+log = logging.getLogger("portal.errors")
+
 MESSAGES = {
     400: (_l("Something in that request was not right"),
           _l("The page could not use what was sent. Go back, reload the page and try again.")),
     403: (_l("Not allowed"), _l("You do not have permission to do that.")),
     404: (_l("Page not found"), _l("There is no page at this address, or you do not have access to it.")),
     405: (_l("Not allowed"), _l("That action is not possible on this page.")),
+    503: (_l("The portal cannot save right now"), _l("Please try again later.")),
     413: (_l("Too much data"), _l("What was sent is too large. Files cannot be uploaded to this portal.")),
     429: (_l("Too many attempts"), _l("Please wait a few minutes and try again.")),
     500: (_l("Something went wrong"),
@@ -35,6 +40,30 @@ def _http_error(error: HTTPException):
 def _csrf_error(_error: CSRFError):
     return _render(400, _l("This form had expired or came from another site. Reload the page and send it again; "
                            "what you typed may still be there if you go back."))
+
+
+def _is_disk_full(error: BaseException) -> bool:
+    """SQLite's "database or disk is full", PostgreSQL's DiskFull, or ENOSPC from a file write."""
+    import errno
+
+    from sqlalchemy.exc import OperationalError
+
+    if isinstance(error, OperationalError):
+        orig = error.orig
+        return "disk is full" in str(orig) or type(orig).__name__ == "DiskFull"
+    return isinstance(error, OSError) and error.errno == errno.ENOSPC
+
+
+def _storage_error(error: Exception):
+    """A full disk is said plainly (503): nothing was saved, and whoever runs the server must make room."""
+    from portal.extensions import db
+
+    if not _is_disk_full(error):
+        raise error
+    db.session.rollback()
+    log.error("the disk is full: a write was refused and rolled back")
+    return _render(503, _l("The server's disk is full, so nothing you sent was saved. Please tell whoever runs the "
+                           "portal at your school, and try again later. If someone is in danger, call 112 now."))
 
 
 def _server_error(_error: Exception):
@@ -79,6 +108,10 @@ def init_app(app: Flask) -> None:
     app.before_request(_refuse_untrusted_host)
     app.before_request(_refuse_nul)
     app.register_error_handler(UnstorableCharacter, _unstorable)
+    from sqlalchemy.exc import OperationalError
+
+    app.register_error_handler(OperationalError, _storage_error)
+    app.register_error_handler(OSError, _storage_error)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(InternalServerError, _server_error)

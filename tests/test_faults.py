@@ -66,3 +66,85 @@ def test_reporting_and_sign_in_keep_working_when_redis_dies(app, database_url, t
     finally:
         redis.kill()
         redis.wait(10)
+
+
+def _can_mount() -> bool:
+    import os
+
+    return os.geteuid() == 0 and shutil.which("mount") is not None
+
+
+@pytest.mark.skipif(not _can_mount(), reason="mounting a small tmpfs needs root")
+def test_a_full_disk_gives_a_clear_page_and_saves_nothing_half_way(tmp_path, monkeypatch):
+    """The SQLite instance on a small disk that fills up: the report is refused with a plain 503 page, nothing of
+    it is stored, and once there is room again the same report goes through."""
+    import os
+
+    from sqlalchemy import func, select
+
+    from portal.extensions import db
+    from portal.models import Case, Role, School, User
+    from portal.services import accounts
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], check=True)
+    try:
+        monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(disk))
+        app = create_app({**base_config(f"sqlite:///{disk}/portal.db", disk), "RATELIMIT_STORAGE_URI": "memory://"})
+        with app.app_context():
+            from portal.cli import upgrade_database
+
+            upgrade_database()
+            school = School(code="disk", name_ko="디스크", name_en="Disk")
+            db.session.add(school)
+            db.session.flush()
+            for role, name in ((Role.TEACHER, "disk-teacher"), (Role.COUNSELOR, "disk-counselor")):
+                user = User(username=name, role=role, school_id=school.id, display_name=name, is_lead=True,
+                            password_hash=accounts.hash_password(PASSWORD))
+                db.session.add(user)
+            db.session.commit()
+        client = app.test_client()
+        assert post(client, "/login", {"username": "disk-teacher", "password": PASSWORD},
+                    token_from="/login").status_code == 302
+        filler = disk / "filler"
+        with open(filler, "wb") as handle:  # fill the disk to the last block
+            try:
+                while True:
+                    handle.write(b"\0" * 65536)
+                    handle.flush()
+            except OSError:
+                pass
+        response = file_report(client, description="written while the disk is full " + "x" * 5000)
+        assert response.status_code == 503
+        text = response.get_data(as_text=True)
+        assert "디스크가 가득" in text and "저장되지 않았습니다" in text and "112" in text
+        os.unlink(filler)
+        with app.app_context():
+            assert db.session.scalar(select(func.count()).select_from(Case)) == 0
+        assert file_report(client).status_code == 302  # room again: it works
+        with app.app_context():
+            assert db.session.scalar(select(func.count()).select_from(Case)) == 1
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_postgresql_restart_costs_no_request(app, database_url, make_user, login):
+    """Every pooled connection dies (as in a PostgreSQL restart); the next request still answers, because each
+    connection is tested before use."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's pooled connections")
+    from sqlalchemy import create_engine, text
+
+    client = app.test_client()
+    login(client, make_user(role="teacher"))
+    assert client.get("/dashboard/").status_code == 200  # the pool now holds a live connection
+    killer = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with killer.connect() as conn:
+        ended = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                  "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+    killer.dispose()
+    assert ended >= 1
+    assert client.get("/dashboard/").status_code == 200
