@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, g, render_template, request, session
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -55,15 +55,33 @@ def _is_disk_full(error: BaseException) -> bool:
 
 
 def _storage_error(error: Exception):
-    """A full disk is said plainly (503): nothing was saved, and whoever runs the server must make room."""
+    """The storage failed, not the request: a full disk, or a database that is restarting, unreachable or busy.
+    Said plainly (503), with what to do, instead of a 500, on a page that needs nothing from the database."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
     from portal.extensions import db
 
-    if not _is_disk_full(error):
+    if _is_disk_full(error):
+        log.error("the disk is full: a write was refused and rolled back")
+        text = _l("The server's disk is full, so nothing you sent was saved. Please tell whoever runs the portal at "
+                  "your school, and try again later. If someone is in danger, call 112 now.")
+    elif isinstance(error, OperationalError | InterfaceError):
+        log.error("the database did not answer (%s)", type(getattr(error, "orig", error)).__name__)
+        text = _l("The portal's database did not answer, so this was not finished. Go back and try again in a "
+                  "minute: a report sent again is not saved twice. If someone is in danger, call 112 now.")
+    else:
         raise error
-    db.session.rollback()
-    log.error("the disk is full: a write was refused and rolled back")
-    return _render(503, _l("The server's disk is full, so nothing you sent was saved. Please tell whoever runs the "
-                           "portal at your school, and try again later. If someone is in danger, call 112 now."))
+    g.portal_storage_error = error  # from here on nothing in this request asks the database (security._set_headers)
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone; the pool replaces it on the next request
+        log.warning("rollback after a storage failure did not reach the database")
+    # The language from the session or the browser only: the user's saved choice would need the database.
+    lang = session.get("lang") if session.get("lang") in ("ko", "en") else \
+        request.accept_languages.best_match(["ko", "en"]) or "ko"
+    with force_locale(lang):
+        page = render_template("errors/storage.html", lang=lang, title=str(MESSAGES[503][0]), text=str(text))
+    return page, 503
 
 
 def _server_error(_error: Exception):
@@ -108,9 +126,10 @@ def init_app(app: Flask) -> None:
     app.before_request(_refuse_untrusted_host)
     app.before_request(_refuse_nul)
     app.register_error_handler(UnstorableCharacter, _unstorable)
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import InterfaceError, OperationalError
 
     app.register_error_handler(OperationalError, _storage_error)
+    app.register_error_handler(InterfaceError, _storage_error)
     app.register_error_handler(OSError, _storage_error)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)

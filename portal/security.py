@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from functools import wraps
 
-from flask import Flask, abort, current_app, flash, redirect, request, session, url_for
+from flask import Flask, abort, current_app, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user, logout_user
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from portal.extensions import db
 from portal.models import Role, User
@@ -36,10 +37,16 @@ def _load_user(token: str) -> User | None:
         user_id, version = (int(part) for part in token.split("."))
     except ValueError:
         return None
-    user = db.session.get(User, user_id)
-    if user is None or user.session_version != version or not user.active:
-        return None
-    if user.school is not None and not user.school.is_active:
+    try:
+        user = db.session.get(User, user_id)
+        if user is None or user.session_version != version or not user.active:
+            return None
+        if user.school is not None and not user.school.is_active:
+            return None
+    except (OperationalError, InterfaceError) as error:
+        # The database is down or restarting. The request goes on as anonymous (so pages and the error page can
+        # render without trying again) and _enforce_session_limits raises the error for its plain 503 page.
+        g.portal_storage_error = error
         return None
     return user
 
@@ -64,7 +71,10 @@ def _deny_by_default():
 
 def _enforce_session_limits():
     """End a session that has been idle too long or has lasted past the absolute limit."""
-    if not current_user.is_authenticated:
+    signed_in = current_user.is_authenticated
+    if g.get("portal_storage_error") is not None:
+        raise g.portal_storage_error
+    if not signed_in:
         return None
     now = int(time.time())
     cfg = current_app.config
@@ -90,7 +100,9 @@ def _set_headers(response):
     headers["X-Frame-Options"] = "DENY"
     if current_app.config["HTTPS"]:
         headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-    if current_user and current_user.is_authenticated:
+    if g.get("portal_storage_error") is not None:
+        headers["Cache-Control"] = "no-store"  # the database failed: do not touch the (expired) user
+    elif current_user and current_user.is_authenticated:
         # Pages of a signed-in user may hold case details: never keep them in a shared computer's cache.
         headers["Cache-Control"] = "no-store"
         headers.pop("ETag", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -148,3 +149,24 @@ def test_a_postgresql_restart_costs_no_request(app, database_url, make_user, log
     killer.dispose()
     assert ended >= 1
     assert client.get("/dashboard/").status_code == 200
+
+
+def test_a_database_that_does_not_answer_gets_a_plain_503(tmp_path, monkeypatch):
+    """PostgreSQL stopped or restarting: a page that needs the database says so (503, in the visitor's language,
+    with 112) instead of a 500, and the page itself needs nothing from the database."""
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path))
+    port = _free_port()  # nothing listens here
+    app = create_app({**base_config(f"postgresql+psycopg://postgres@127.0.0.1:{port}/none", tmp_path),
+                      "PROPAGATE_EXCEPTIONS": False})
+    client = app.test_client()
+    with client.session_transaction() as session:  # a teacher who was signed in before the database went away
+        session.update({"_user_id": "1.0", "auth_at": int(time.time()), "seen": int(time.time())})
+    response = client.get("/dashboard/")
+    text = response.get_data(as_text=True)
+    assert response.status_code == 503 and "데이터베이스가 응답하지 않아" in text and "112" in text
+    assert response.headers["Cache-Control"] == "no-store"
+    anonymous = app.test_client()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', anonymous.get("/login").get_data(as_text=True))
+    response = anonymous.post("/login", data={"username": "someone", "password": "anything-at-all",
+                                              "csrf_token": token.group(1)}, headers={"Accept-Language": "en"})
+    assert response.status_code == 503 and "database did not answer" in response.get_data(as_text=True)

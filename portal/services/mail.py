@@ -12,6 +12,7 @@ import logging
 import os
 import smtplib
 import threading
+import time
 from datetime import datetime, timedelta
 from email.utils import make_msgid, parseaddr
 from pathlib import Path
@@ -63,43 +64,61 @@ def _due(now: datetime):
             or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until < now))
 
 
-def deliver_due(app: Flask, now: datetime | None = None, limit: int = 100) -> int:
-    """Send every mail that is due, each claimed, sent outside any transaction, then marked. Returns how many."""
+def deliver_due(app: Flask, now: datetime | None = None, batch: int = 100, budget: float = 45.0) -> int:
+    """Send every mail that is due, each claimed, sent outside any transaction, then marked. Returns how many.
+
+    Works through the outbox in batches until nothing is due or `budget` seconds have passed (a backlog after a
+    mail-server outage is cleared in one round, and a round still ends before the next minute's check).
+    """
     from portal.extensions import db
 
     sent = 0
+    deadline = time.monotonic() + budget
     with app.app_context():
         session = db.session
         try:
             now = now or utcnow()
-            ids = session.scalars(select(OutboxMail.id).where(*_due(now)).order_by(OutboxMail.id).limit(limit)).all()
-            session.commit()
-            for mail_id in ids:
-                claimed = session.execute(update(OutboxMail).where(OutboxMail.id == mail_id, *_due(now))
-                                          .values(claimed_until=now + CLAIM)).rowcount
+            after = 0
+            while time.monotonic() < deadline:
+                ids = session.scalars(select(OutboxMail.id).where(OutboxMail.id > after, *_due(now))
+                                      .order_by(OutboxMail.id).limit(batch)).all()
                 session.commit()
-                if not claimed:
-                    continue  # another process or thread has it
-                row = session.get(OutboxMail, mail_id)
-                message = (row.message_id, row.recipient, row.subject, row.body)
-                session.commit()  # nothing is locked while the mail server answers
-                error = _send(app, *message)
-                row = session.get(OutboxMail, mail_id)
-                row.claimed_until = None
-                if error is None:
-                    row.sent_at = utcnow()
-                    sent += 1
-                else:
-                    row.attempts += 1
-                    row.last_error = error
-                    row.next_attempt_at = utcnow() + _backoff(row.attempts)
-                    if row.attempts >= MAX_ATTEMPTS:
-                        row.given_up_at = utcnow()
-                    log.warning("mail delivery failed (%s, attempt %d)", error, row.attempts)
-                session.commit()
+                if not ids:
+                    break
+                after = ids[-1]
+                for mail_id in ids:
+                    sent += _deliver_one(app, session, mail_id, now)
+                    if time.monotonic() >= deadline:
+                        break
         finally:
             session.remove()
     return sent
+
+
+def _deliver_one(app: Flask, session: Session, mail_id: int, now: datetime) -> int:
+    """Claim one row, send it with no transaction open, mark it; 1 when it went out."""
+    claimed = session.execute(update(OutboxMail).where(OutboxMail.id == mail_id, *_due(now))
+                              .values(claimed_until=now + CLAIM)).rowcount
+    session.commit()
+    if not claimed:
+        return 0  # another process or thread has it
+    row = session.get(OutboxMail, mail_id)
+    message = (row.message_id, row.recipient, row.subject, row.body)
+    session.commit()  # nothing is locked while the mail server answers
+    error = _send(app, *message)
+    row = session.get(OutboxMail, mail_id)
+    row.claimed_until = None
+    if error is None:
+        row.sent_at = utcnow()
+    else:
+        row.attempts += 1
+        row.last_error = error
+        row.next_attempt_at = utcnow() + _backoff(row.attempts)
+        if row.attempts >= MAX_ATTEMPTS:
+            row.given_up_at = utcnow()
+        log.warning("mail delivery failed (%s, attempt %d)", error, row.attempts)
+    session.commit()
+    return 1 if error is None else 0
 
 
 def _send(app: Flask, message_id: str, to: str, subject: str, body: str) -> str | None:
