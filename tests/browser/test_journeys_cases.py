@@ -55,7 +55,16 @@ def test_report_to_closure(live_server, open_page, axe, lang):
     counselor.get_by_role("link", name=reference, exact=True).click()
     axe.check(counselor, f"case file [{lang}]")
     case_url = counselor.url
+    assert "badge-due-now" in counselor.content()  # the police report is due now, not "overdue"
     counselor.get_by_role("button", name=WORDS[lang]["ack"], exact=True).click()
+    # Closing while the police report is still open asks why; without a reason it is refused, on the page.
+    assert counselor.locator("textarea[name=reason_police_report]").is_visible()
+    counselor.locator("input[name=outcome][value=resolved]").check()
+    counselor.locator("input[name=confirm]").check()
+    with counselor.expect_navigation():
+        counselor.get_by_role("button", name=WORDS[lang]["close"]).click()
+    assert counselor.locator("#error-summary").is_visible()
+    axe.check(counselor, f"closing refused without a reason [{lang}]")
     counselor.locator("select[name=kind]").select_option("police_report")
     counselor.locator("input[name=happened_at]").fill("2026-11-20T10:00")
     counselor.locator("input[name=agency]").fill("Mapo Police Station")
