@@ -123,3 +123,58 @@ def test_the_sign_in_form(app, data):
     client = app.test_client()
     token = csrf_token(client, "/login")
     assert client.post("/login", data={**data, "csrf_token": token}).status_code < 500
+
+
+@pytest.fixture
+def school_admin(app, make_user, login):
+    client = app.test_client()
+    login(client, make_user(role="school_admin"))
+    return client
+
+
+@given(data=st.fixed_dictionaries({"display_name": TEXT, "username": TEXT, "role": TEXT, "email": TEXT,
+                                   "grade": NUMBERS}))
+def test_the_new_user_form(app, school_admin, data):
+    from portal.models import User
+
+    token = csrf_token(school_admin, "/admin/users/new")
+    before = _count(app, User)
+    response = school_admin.post("/admin/users/new", data={**data, "csrf_token": token})
+    assert response.status_code < 500
+    if response.status_code == 422:
+        assert _count(app, User) == before
+
+
+@given(data=st.fixed_dictionaries({"routing": TEXT, "ack_urgent_hours": NUMBERS, "ack_normal_hours": NUMBERS,
+                                   "duty_grace_minutes": NUMBERS, "retention_days": NUMBERS, "timezone": TEXT,
+                                   "jurisdiction": TEXT}))
+def test_the_settings_form(app, school_admin, data):
+    token = csrf_token(school_admin, "/admin/settings")
+    assert school_admin.post("/admin/settings", data={**data, "csrf_token": token}).status_code < 500
+
+
+@given(data=st.fixed_dictionaries({"code": TEXT, "name_ko": TEXT, "name_en": TEXT}))
+def test_the_district_school_form(app, make_user, login, data):
+    from portal.models import School
+
+    client = app.test_client()
+    login(client, make_user(role="district_admin"))
+    token = csrf_token(client, "/district/schools")
+    before = _count(app, School)
+    response = client.post("/district/schools", data={**data, "csrf_token": token})
+    _assert_refused_or_done(response, _count(app, School) != before)
+
+
+@given(data=st.fixed_dictionaries({"current": TEXT, "new": TEXT, "confirm": TEXT}))
+def test_the_password_change_form(app, make_user, login, data):
+    client = app.test_client()
+    login(client, make_user())
+    token = csrf_token(client, "/account/")
+    assert client.post("/account/", data={**data, "csrf_token": token}).status_code < 500
+
+
+@given(data=st.fixed_dictionaries({"username": TEXT}))
+def test_the_forgot_password_form(app, data):
+    client = app.test_client()
+    token = csrf_token(client, "/forgot-password")
+    assert client.post("/forgot-password", data={**data, "csrf_token": token}).status_code < 500
