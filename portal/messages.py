@@ -51,6 +51,9 @@ MESSAGES = {
                             "anyone at the school with it, tell your district education office, the police (112) "
                             "or the school violence line (117) instead."),
     "bad_token": _l("This form could not be sent. Reload the page and send it again."),
+    # Translators: a school whose counselors and admins have no accounts in the portal yet.
+    "school_unstaffed": _l("Nobody at your school can receive this in the portal yet. Please tell a teacher you "
+                           "trust, or call the school violence line (117) or the police (112)."),
     # lesson assignments
     "unknown_lesson": _l("That lesson is not available."),
     "due_in_past": _l("The due date cannot be in the past."),

@@ -338,3 +338,17 @@ def test_a_signed_out_student_gets_help_lines_not_a_bare_sign_in_page(client):
     assert "112" in page and "02-735-8994" in page and "/login?next=/reports/help" in page
     english = client.get("/help", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "Get help now" in english and "Sign in to write to a counselor" in english
+
+
+def test_a_school_without_counselors_or_admins_says_so_and_keeps_the_message(app, client, make_user, login):
+    login(client, make_user(role="student", school="emptyschool"))
+    page = client.get("/reports/help").get_data(as_text=True)
+    token = form_token.__globals__["TOKEN_RE"].search(page)
+    response = post(client, "/reports/help", {"message": "please help me", "urgent": "yes",
+                                             "submission_token": token.group(1) or token.group(2)},
+                    token_from="/reports/help")
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    assert "please help me" in text and "117" in text and "112" in text
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Case)) == 0

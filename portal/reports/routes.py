@@ -167,7 +167,12 @@ def help_request():
     if form.validate_on_submit():
         data = cases.ReportData(categories=["other"], victim_kind="student", description=form.message.data,
                                 urgent=form.urgent.data == "yes", kind="student_request")
-        case, _created = cases.submit_report(db.session, current_user, data, _token(form), client_address())
+        try:
+            case, _created = cases.submit_report(db.session, current_user, data, _token(form), client_address())
+        except cases.CaseError as error:  # nobody at the school can receive it: say so, keep what was typed
+            db.session.rollback()
+            form.message.errors = [*form.message.errors, message_for(error)]
+            return render_template("reports/help.html", form=form), 422
         db.session.commit()
         return redirect(url_for("reports.help_sent", public_id=case.public_id))
     return render_template("reports/help.html", form=form), 200 if request.method == "GET" else 422

@@ -144,7 +144,7 @@ def check_routable(session: Session, school: School, excluded: set[int] | list[i
     """
     recipients = _recipients(session, school, set(excluded))
     if not recipients:
-        raise CaseError("nobody_to_receive")
+        raise CaseError("nobody_to_receive" if excluded else "school_unstaffed")
     return recipients
 
 
