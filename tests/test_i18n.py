@@ -92,3 +92,14 @@ def test_every_refusal_a_service_raises_has_a_translated_sentence():
         raised |= set(re.findall(r'raise \w+Error\("([a-z_]+)"\)', path.read_text(encoding="utf-8")))
     assert raised, "no refusals found: the pattern no longer matches the code"
     assert raised | set(PASSWORD_PROBLEMS) <= set(MESSAGES), sorted((raised | set(PASSWORD_PROBLEMS)) - set(MESSAGES))
+
+
+def test_the_law_is_named_as_in_the_legal_facts_and_immediately_is_never_softened():
+    """청소년성보호법 is the Child and Youth Sex Protection Act on every screen; 34(2) says immediately."""
+    import re
+
+    from portal.config import PROJECT_ROOT
+
+    pot = (PROJECT_ROOT / "translations" / "messages.pot").read_text(encoding="utf-8")
+    assert not re.search(r"(?<!Child and )Youth Sex Protection Act", pot)
+    assert "right after this form" not in pot
