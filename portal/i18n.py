@@ -64,6 +64,22 @@ def lang_attrs(text: object) -> dict[str, str]:
     return {"lang": "ko"} if locale_code() != "ko" and KOREAN_RUN.search(str(text or "")) else {}
 
 
+# How each language writes a date and time, always with a four-digit year (CLDR's short Korean form "26. 11. 30."
+# is ambiguous on a record that is kept for years). Times are in the school's time zone.
+DATETIME_PATTERNS = {"ko": "yyyy. M. d. a h:mm", "en": "d MMM yyyy, h:mm a"}
+DATE_PATTERNS = {"ko": "yyyy년 M월 d일", "en": "d MMMM yyyy"}
+
+
+def show_datetime(value, _fmt: str = "short") -> str:
+    """A date and time as the page's language writes it, with a four-digit year."""
+    return format_datetime(value, DATETIME_PATTERNS.get(locale_code(), DATETIME_PATTERNS["en"])) if value else ""
+
+
+def show_date(value, _fmt: str = "long") -> str:
+    """A date as the page's language writes it, with a four-digit year."""
+    return format_date(value, DATE_PATTERNS.get(locale_code(), DATE_PATTERNS["en"])) if value else ""
+
+
 def init_app(app: Flask, babel: Babel) -> None:
     """Bind flask-babel and expose the helpers to templates."""
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
@@ -72,5 +88,5 @@ def init_app(app: Flask, babel: Babel) -> None:
         get_locale=get_locale, locale_code=locale_code, localized=localized, lang_attrs=lang_attrs,
     )
     app.jinja_env.filters["inline_lang"] = inline_lang
-    app.jinja_env.filters["datetime"] = lambda value, fmt="medium": format_datetime(value, fmt) if value else ""
-    app.jinja_env.filters["date"] = lambda value, fmt="medium": format_date(value, fmt) if value else ""
+    app.jinja_env.filters["datetime"] = show_datetime
+    app.jinja_env.filters["date"] = show_date

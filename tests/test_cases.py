@@ -766,3 +766,14 @@ def test_the_periodic_check_writes_a_checkpoint_a_day(app, reported):
     assert len(log.read_text().splitlines()) == 2
     with app.app_context():
         assert audit.verify_all(db.session, app.instance_path)[1] is None
+
+
+def test_korean_pages_write_four_digit_years(app, staff, login, reported):
+    """Dates are written as each language writes them, always with the full year (never "26. 11. 30.")."""
+    lead = signed_in(app, login, staff["lead"])
+    for path in ("/cases/", case_url(reported), case_url(reported, "/print")):
+        page = lead.get(path).get_data(as_text=True)
+        assert re.search(r"20\d\d\. \d{1,2}\. \d{1,2}\.", page), path
+        assert not re.search(r"(?<![\d.])\d{2}\. \d{1,2}\. \d{1,2}\.", page), path
+    english = lead.get(case_url(reported), headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert re.search(r"\d{1,2} [A-Z][a-z]{2} 20\d\d, \d{1,2}:\d{2}", english)
