@@ -170,3 +170,23 @@ def test_a_database_that_does_not_answer_gets_a_plain_503(tmp_path, monkeypatch)
     response = anonymous.post("/login", data={"username": "someone", "password": "anything-at-all",
                                               "csrf_token": token.group(1)}, headers={"Accept-Language": "en"})
     assert response.status_code == 503 and "database did not answer" in response.get_data(as_text=True)
+
+
+@pytest.mark.skipif(not _can_mount(), reason="mounting a small tmpfs needs root")
+def test_a_backup_to_a_full_disk_says_so_and_leaves_no_file(app, database_url, make_user, tmp_path):
+    from portal.extensions import db
+    from portal.services import backup
+
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the SQLite copy; pg_dump's own errors are reported as they are")
+    make_user(role="teacher")
+    disk = tmp_path / "backups"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], check=True)
+    try:
+        with app.app_context():
+            with pytest.raises(backup.BackupError, match="is full: no backup was written"):
+                backup.take(db.session, app, disk / "nightly.backup")
+        assert list(disk.iterdir()) == []
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

@@ -229,6 +229,18 @@ def _count(engine: Engine, table: str) -> int:
         return 0
 
 
+def _full_disk_says_so(dest: Path, copy):
+    """Run a copy; a full disk becomes a plain BackupError (the half-written file is already removed)."""
+    import errno
+
+    try:
+        return copy()
+    except (OSError, sqlite3.Error) as error:
+        if getattr(error, "errno", None) == errno.ENOSPC or "full" in str(error).lower():
+            raise BackupError(f"the disk holding {dest.parent} is full: no backup was written") from None
+        raise
+
+
 def take(session: Session, app: Flask, dest: Path, address: str | None = None) -> BackupResult:
     """Write a checked copy of the configured database to `dest` and audit it (the caller commits)."""
     engine = session.get_bind()
@@ -241,9 +253,9 @@ def take(session: Session, app: Flask, dest: Path, address: str | None = None) -
             raise BackupError("the SQLite database is not a file on disk")
         if dest in (source, Path(str(source) + "-wal")):
             raise BackupError("the backup would overwrite the live database")
-        counts = _sqlite_backup(source, dest)
+        counts = _full_disk_says_so(dest, lambda: _sqlite_backup(source, dest))
     elif engine.dialect.name == "postgresql":
-        counts = _pg_backup(engine, dest)
+        counts = _full_disk_says_so(dest, lambda: _pg_backup(engine, dest))
     else:
         raise BackupError(f"no backup method for {engine.dialect.name}")
     audit.record(session, "backup_taken", target=dest.name[:120], address=address)
