@@ -10,17 +10,12 @@ import time
 
 import pytest
 from casehelpers import file_report, only_case
-from conftest import PASSWORD, base_config, post, username_of
+from conftest import PASSWORD, _free_port, base_config, post, username_of
 
 from portal import create_app
 
 REDIS = shutil.which("redis-server")
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start_redis(port: int) -> subprocess.Popen:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from datetime import timedelta
@@ -11,19 +10,13 @@ from email import message_from_bytes, policy
 
 import pytest
 from casehelpers import file_report
-from conftest import deliver_mail
+from conftest import _free_port, deliver_mail
 from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Case, OutboxMail, User
 from portal.models.base import utcnow
 from portal.services import audit, cases, mail
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class SMTPServer:

@@ -93,8 +93,7 @@ def _file_context(case, entry_form=None, close_form=None, assign_form=None, na_f
         # Most entries are logged right after the fact: the time defaults to now, in the school's time zone.
         local_now = utcnow().astimezone(ZoneInfo(case.school.timezone)).replace(tzinfo=None, second=0, microsecond=0)
         entry_form = EntryForm(happened_at=local_now)
-    entry_form.corrects.choices = [("", "—")] + [(str(e.id), f"#{e.id} {ENTRY_LABELS.get(e.kind, e.kind)}")
-                                                 for e in case.entries]
+    _set_corrects_choices(entry_form, case)
     assign_form = assign_form or AssignForm()
     assigned = {a.user_id for a in case.assignees}
     excluded = {x.user_id for x in case.exclusions}
@@ -182,9 +181,15 @@ def reopen(public_id: str):
     return _action(public_id, lambda c: cases.reopen(db.session, current_user, c, client_address()))
 
 
+def _set_corrects_choices(form: EntryForm, case) -> None:
+    """The entries of this case that a new entry may correct (the form is validated against them)."""
+    form.corrects.choices = [("", "—")] + [(str(e.id), f"#{e.id} {ENTRY_LABELS.get(e.kind, e.kind)}")
+                                           for e in case.entries]
+
+
 def _entry_form(case) -> EntryForm:
     form = EntryForm()
-    _file_context(case, entry_form=form)  # fills the "corrects" choices the form is validated against
+    _set_corrects_choices(form, case)
     return form
 
 

@@ -43,8 +43,10 @@ def record(
     address: str | None = None,
 ) -> AuditEvent:
     """Append one row to the chain inside the caller's transaction. Never put case text in `target`."""
-    insert_if_missing(session, AuditHead, id=1, last_id=0, last_hash=GENESIS)
     head = session.scalar(select(AuditHead).where(AuditHead.id == 1).with_for_update())
+    if head is None:  # a fresh database: concurrent first rows must not race to create the head twice
+        insert_if_missing(session, AuditHead, id=1, last_id=0, last_hash=GENESIS)
+        head = session.scalar(select(AuditHead).where(AuditHead.id == 1).with_for_update())
     actor_role = actor.role if actor is not None and getattr(actor, "is_authenticated", False) else None
     row = AuditEvent(
         id=head.last_id + 1,

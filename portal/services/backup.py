@@ -48,7 +48,6 @@ class RestoreResult:
 
     backend: str
     counts: dict[str, int] = field(default_factory=dict)
-    keys_ok: bool = True
 
 
 def _fsync(path: Path) -> None:
@@ -307,7 +306,7 @@ def restore(session: Session, app: Flask, source: Path) -> RestoreResult:
         raise BackupError("this instance's data keys cannot read the case text in the backup, so nothing was "
                           "restored. Copy DATA_KEYS and DATA_KEY_ID (and AUDIT_KEY, or SECRET_KEY if it has none) "
                           "from the original instance/config.py, then run portal restore again.")
-    return RestoreResult(engine.dialect.name, counts, keys_ok)
+    return RestoreResult(engine.dialect.name, counts)
 
 
 def _empty(engine: Engine) -> None:

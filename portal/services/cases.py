@@ -445,7 +445,9 @@ def hand_over_to_lead(session: Session, actor: User, lead: User, address: str | 
     now = utcnow()
     handed = 0
     open_cases = session.scalars(select(Case).where(Case.school_id == lead.school_id,
-                                                    Case.status != CaseStatus.CLOSED).order_by(Case.id))
+                                                    Case.status != CaseStatus.CLOSED).order_by(Case.id)
+                                 .options(selectinload(Case.exclusions),
+                                          selectinload(Case.assignees).selectinload(CaseAssignee.user)))
     for case in open_cases:
         if any(ex.user_id == lead.id for ex in case.exclusions) or any(a.user_id == lead.id for a in case.assignees):
             continue
@@ -468,8 +470,8 @@ def refresh_next_due(case: Case) -> None:
 
 
 def refresh_school_deadlines(session: Session, school: School) -> None:
-    """After the school's acknowledgement deadlines change: refresh its open cases."""
-    for case in session.scalars(select(Case).where(Case.school_id == school.id, Case.status != CaseStatus.CLOSED)
+    """After the school's acknowledgement deadlines change: refresh the cases they apply to, the new ones."""
+    for case in session.scalars(select(Case).where(Case.school_id == school.id, Case.status == CaseStatus.NEW)
                                 .options(selectinload(Case.duties))):
         refresh_next_due(case)
 
