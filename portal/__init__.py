@@ -61,6 +61,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from portal.admin.routes import bp as admin_bp
     from portal.auth import bp as auth_bp
     from portal.cases.routes import bp as cases_bp
+    from portal.channel.routes import bp as channel_bp
     from portal.classes.routes import bp as classes_bp
     from portal.dashboard.routes import bp as dashboard_bp
     from portal.district.routes import bp as district_bp
@@ -69,7 +70,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from portal.reports.routes import bp as reports_bp
 
     for blueprint in (public_bp, auth_bp, account_bp, dashboard_bp, reports_bp, cases_bp, lessons_bp, classes_bp,
-                      admin_bp, district_bp):
+                      admin_bp, district_bp, channel_bp):
         app.register_blueprint(blueprint)
 
     from portal import cli

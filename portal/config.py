@@ -43,6 +43,9 @@ class Defaults:
     # and a student's guessing cannot lock a counselor out of their own computer.
     RATELIMIT_LOGIN_PER_ACCOUNT = "10 per 15 minutes"
     RATELIMIT_LOGIN_PER_ADDRESS = "300 per 15 minutes"
+    # Wrong receipt codes per address on a school's public page (only failures count; each code also pauses
+    # itself after 10 wrong tries): high enough that a whole school behind one address never meets it by mistake.
+    RATELIMIT_RECEIPT_PER_ADDRESS = "60 per hour"
     RATELIMIT_DEFAULT = "3000 per minute"
     # Redis down must never block a report: counting falls back to this process's memory (logged, and shown on the
     # school admin's dashboard) until Redis answers again; the same limits apply, per process.

@@ -16,10 +16,13 @@ TAG = re.compile(r"(<[^>]*>)")
 
 
 def select_locale() -> str:
-    """The user's saved choice, then this session's choice, then the browser's, then Korean."""
+    """The user's saved choice, then the page address's (?lang=, for visitors' pages that set no cookie), then
+    this session's choice, then the browser's, then Korean."""
     languages = current_app.config["LANGUAGES"]
     if current_user.is_authenticated and current_user.locale in languages:
         return current_user.locale
+    if request.args.get("lang") in languages:
+        return request.args["lang"]
     if session.get("lang") in languages:
         return session["lang"]
     return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 
 # Each vocabulary has one home, here; forms and templates take their choices from it.
 CATEGORY_LABELS = {
@@ -12,6 +13,30 @@ CATEGORY_LABELS = {
     "threat": _l("Someone threatened or blackmailed a person with such material"),
     "collecting": _l("Someone collected photos of people to make such material"),
     "other": _l("Other digital sexual violence"),
+}
+# The same categories in plain words, for the school's public page (readers from age 10).
+CHANNEL_CATEGORY_LABELS = {
+    "creation": _l("Someone made a fake sexual picture or video of a real person"),
+    "distribution": _l("A picture or video like that is being shared or posted"),
+    "threat": _l("Someone is threatening a person with a picture like that"),
+    "collecting": _l("Someone is collecting photos of people to make pictures like that"),
+    "other": _l("Something else, or I am not sure"),
+}
+# "Who is it happening to?" on the public page, and the victim kind each answer records.
+ABOUT_LABELS = {
+    "student": _l("A student"), "staff": _l("A teacher or other school staff"),
+    "unknown": _l("I don't know, or I'd rather not say"),
+}
+# "Who are you?" on the public page (the sender's words) and on the case file (the school's words).
+RELATION_CHOICES = [
+    ("self", _l("It is happening to me")), ("student", _l("A friend, or another student")),
+    ("guardian", _l("A parent or guardian")), ("staff", _l("I work at the school")),
+    ("other", _l("Someone else")), ("unsaid", _l("I'd rather not say")),
+]
+RELATION_LABELS = {
+    "self": _l("The person it is happening to"), "student": _l("A friend or another student"),
+    "guardian": _l("A parent or guardian"), "staff": _l("School staff"), "other": _l("Someone else"),
+    "unsaid": _l("Did not say"),
 }
 PLATFORM_LABELS = {
     "telegram": _l("Telegram"), "kakaotalk": _l("KakaoTalk"), "instagram": _l("Instagram"),
@@ -28,6 +53,10 @@ REPORTER_STATUS_LABELS = {
     "new": _l("Sent: waiting for a counselor"), "acknowledged": _l("A counselor has picked it up"),
     "in_progress": _l("A counselor has picked it up"), "closed": _l("Closed"),
 }
+# The three stages a reporter sees, in order, and the stage of each status.
+REPORTER_STAGES = (("received", _l("Received")), ("looking", _l("A counselor is looking at it")),
+                   ("closed", _l("Closed")))
+STAGE_OF_STATUS = {"new": "received", "acknowledged": "looking", "in_progress": "looking", "closed": "closed"}
 ENTRY_LABELS = {
     "note": _l("Note"), "victim_contact": _l("Contact with the person affected"),
     "guardian_contact": _l("Contact with guardians"), "police_report": _l("Report to the police"),
@@ -41,11 +70,15 @@ ENTRY_LABELS = {
     "classified_minor_sex_crime": _l("Classified: a sex crime against a minor (the checklist starts)"),
     "classified_other": _l("Classified: not a sex crime against a minor"),
     "lead_handover": _l("The new lead counselor was added to the case (by the person named)"),
+    "message_to_reporter": _l("Message to the reporter"),
+    "message_from_reporter": _l("Message from the reporter"),
 }
 OUTCOME_LABELS = {
     "resolved": _l("Resolved at school"), "referred_to_police": _l("Handled by the police"),
     "school_violence_committee": _l("Handled by the school-violence committee"),
     "no_further_action": _l("No further action needed"), "transferred": _l("Transferred to another body"),
+    # Translators: a counselor closes spam or a prank sent through the school's public page.
+    "not_genuine": _l("Not a real report"),
 }
 TAKEDOWN_LABELS = {"requested": _l("Requested"), "removed": _l("Removed"), "reappeared": _l("Reappeared")}
 
@@ -61,13 +94,34 @@ AUDIT_LABELS = {
     "duty_not_applicable": _l("Marked a checklist item not applicable"),
     "case_classified": _l("Classified the request"),
     "lead_handover": _l("Added the new lead counselor to the case"),
+    "message_sent": _l("Wrote to the reporter"), "reporter_message": _l("The reporter wrote"),
+    "reporter_viewed": _l("The reporter opened the conversation"),
+    "receipt_code_refused": _l("A wrong receipt code was entered"),
+}
+
+CASE_KIND_LABELS = {
+    "incident": _l("Incident report"), "student_request": _l("Student request for help"),
+    # Translators: a case sent through the school's public page, without signing in.
+    "anonymous": _l("Report through the school's page"),
 }
 
 GROUPS = {
     "status": STATUS_LABELS, "reporter_status": REPORTER_STATUS_LABELS, "entry": ENTRY_LABELS,
     "outcome": OUTCOME_LABELS, "takedown": TAKEDOWN_LABELS, "category": CATEGORY_LABELS,
     "platform": PLATFORM_LABELS, "victim": VICTIM_LABELS, "ynu": YNU_LABELS, "audit": AUDIT_LABELS,
+    "relation": RELATION_LABELS, "case_kind": CASE_KIND_LABELS,
 }
+
+
+def entry_author(entry) -> Markup:
+    """Who wrote a log entry: a person's name, or the anonymous reporter for their messages."""
+    from portal.i18n import inline_lang
+
+    if entry.author is not None:
+        return inline_lang(entry.author.display_name)
+    if entry.kind == "message_from_reporter":
+        return inline_lang(_l("the reporter (no account)"))
+    return inline_lang("—")
 
 
 def label(group: str, code: str | None) -> str:
@@ -109,6 +163,7 @@ def init_app(app: Flask) -> None:
         category_items=lambda counts: [(label("category", key), counts.get(key, 0)) for key in CATEGORY_LABELS],
         platform_items=lambda counts: [(label("platform", key), counts.get(key, 0)) for key in PLATFORM_LABELS],
         roster_problem=lambda problem: str(ROSTER_PROBLEMS[problem.code]) % {"detail": problem.detail},
+        reporter_stages=REPORTER_STAGES, stage_of=STAGE_OF_STATUS.get, entry_author=entry_author,
     )
     app.jinja_env.tests["small_count"] = lambda value: suppressed(int(value or 0))
     app.jinja_env.filters.update(

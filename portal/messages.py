@@ -54,6 +54,14 @@ MESSAGES = {
     # Translators: a school whose counselors and admins have no accounts in the portal yet.
     "school_unstaffed": _l("Nobody at your school can receive this in the portal yet. Please tell a teacher you "
                            "trust, or call the school violence line (117) or the police (112)."),
+    # Translators: the school's public page had its hourly number of new reports (a limit against spam).
+    "channel_busy": _l("This school's page has received many reports in the last hour, so it is not taking new "
+                       "ones for a little while. Nothing was sent. If someone is in danger, call 112 now. Otherwise "
+                       "try again in an hour, or tell a teacher or counselor you trust."),
+    # the conversation with the reporter
+    "message_required": _l("Write your message first."),
+    "message_too_long": _l("The message is too long: write at most 4,000 characters."),
+    "no_reporter": _l("Nobody can read a message on this case: it has no reporter who can sign in or use a code."),
     # lesson assignments
     "unknown_lesson": _l("That lesson is not available."),
     "due_in_past": _l("The due date cannot be in the past."),

@@ -59,6 +59,9 @@ PUBLIC_ENDPOINTS = frozenset({
     "auth.two_factor", "auth.enrol",  # between the password and the second factor; they check their own marker
     "lessons.index", "lessons.overview", "lessons.step", "lessons.scenario", "lessons.quiz", "lessons.print_view",
     "reports.help_request",  # sends a signed-out visitor to /help instead of the sign-in page
+    # The school's public page: anyone may tell a counselor, and come back with a receipt code.
+    "channel.school_page", "channel.poster", "channel.tell", "channel.come_back", "channel.conversation",
+    "channel.end",
 })
 
 
@@ -93,7 +96,7 @@ def _set_headers(response):
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CSP)
     headers["X-Content-Type-Options"] = "nosniff"
-    headers["Referrer-Policy"] = "no-referrer"  # case and reset URLs never leak to another site
+    headers.setdefault("Referrer-Policy", "no-referrer")  # case and reset URLs never leak to another site
     headers["Permissions-Policy"] = PERMISSIONS_POLICY
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
     headers["Cross-Origin-Resource-Policy"] = "same-origin"

@@ -50,3 +50,17 @@ def only_case(app) -> Case:
         found = db.session.scalars(db.select(Case)).all()
         assert len(found) == 1
         return found[0]
+
+
+def assert_not_in_sqlite_files(database_url: str, *needles: str) -> None:
+    """None of these strings is in the SQLite database file or its write-ahead log (raw bytes, no decryption)."""
+    if not database_url.startswith("sqlite"):
+        return
+    path = database_url.removeprefix("sqlite:///")
+    for suffix in ("", "-wal"):
+        try:
+            data = open(path + suffix, "rb").read()
+        except FileNotFoundError:
+            continue
+        for needle in needles:
+            assert needle.encode() not in data, f"{needle!r} in the database file{suffix}"

@@ -8,7 +8,7 @@ import socket
 from datetime import timedelta
 
 import pytest
-from casehelpers import file_report, only_case
+from casehelpers import assert_not_in_sqlite_files, file_report, only_case
 from conftest import deliver_mail, post
 from sqlalchemy import func, select, text
 
@@ -218,14 +218,7 @@ def test_canary_never_reaches_the_database_file_outbox_or_logs(app, database_url
     assert outbox, "the counselor with an e-mail address got a queued mail"
     for mail in outbox:
         assert CANARY.encode() not in mail.read_bytes() and b"Kim" not in mail.read_bytes()
-    if database_url.startswith("sqlite"):
-        path = database_url.removeprefix("sqlite:///")
-        for suffix in ("", "-wal"):
-            try:
-                data = open(path + suffix, "rb").read()
-            except FileNotFoundError:
-                continue
-            assert CANARY.encode() not in data, suffix
+    assert_not_in_sqlite_files(database_url, CANARY)
 
 
 def test_key_rotation_reencrypts_everything(app, staff, login, reported, tmp_path):

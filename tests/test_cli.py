@@ -228,3 +228,16 @@ def test_tick_command_runs_the_checks(app, database_url, tmp_path):
     result = run_portal(["tick"], tmp_path / "instance", database_url)
     assert result.returncode == 0, result.stderr
     assert "escalate: 0" in result.stdout
+
+
+def test_the_migrations_build_exactly_the_models(app):
+    """A database made by the migrations has every table, column and index the models declare, and no more."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from portal.extensions import db
+
+    with app.app_context():
+        with db.engine.connect() as connection:
+            diff = compare_metadata(MigrationContext.configure(connection), db.metadata)
+    assert diff == [], diff

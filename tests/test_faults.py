@@ -104,11 +104,11 @@ def test_a_full_disk_gives_a_clear_page_and_saves_nothing_half_way(tmp_path, mon
         assert post(client, "/login", {"username": "disk-teacher", "password": PASSWORD},
                     token_from="/login").status_code == 302
         filler = disk / "filler"
-        with open(filler, "wb") as handle:  # fill the disk to the last block
+        # Fill the disk to the last block. Unbuffered: a buffered file would raise ENOSPC again when it closes.
+        with open(filler, "wb", buffering=0) as handle:
             try:
                 while True:
                     handle.write(b"\0" * 65536)
-                    handle.flush()
             except OSError:
                 pass
         response = file_report(client, description="written while the disk is full " + "x" * 5000)

@@ -53,6 +53,7 @@ MATRIX: dict[str, dict | str] = {
     "reports.help_request": {ANON: "help", **{r: 404 for r in ROLES}, "student": 200},
     "reports.receipt": {ANON: "login", **{r: 404 for r in ROLES}},
     "reports.help_sent": {ANON: "login", **{r: 404 for r in ROLES}},  # only the student who asked
+    "reports.messages": {ANON: "login", **{r: 404 for r in ROLES}},  # only the one who reported
     "public.get_help": OPEN,
     # Cases: the example case is assigned to another counselor; the visitor never has need-to-know, except that the
     # school admin may see who opened it.
@@ -68,6 +69,7 @@ MATRIX: dict[str, dict | str] = {
     "cases.close": POST_ONLY,
     "cases.not_applicable": POST_ONLY,
     "cases.classify": POST_ONLY,
+    "cases.reply": POST_ONLY,
     # School admin pages; the example user and class are at the visitor's school.
     **{e: {ANON: "login", **{r: 404 for r in ROLES}, "school_admin": 200} for e in (
         "admin.dashboard", "admin.users", "admin.new_user", "admin.user", "admin.classes", "admin.classroom",
@@ -77,6 +79,10 @@ MATRIX: dict[str, dict | str] = {
     **{e: {ANON: "login", **{r: 404 for r in ROLES}, "district_admin": 200} for e in (
         "district.dashboard", "district.schools", "district.school")},
     "district.toggle_school": POST_ONLY,
+    # The school's public page: open to everyone; the conversation needs the cookie that a code gives.
+    **{e: OPEN for e in ("channel.school_page", "channel.poster", "channel.tell", "channel.come_back")},
+    "channel.conversation": {ANON: 302, **{r: 302 for r in ROLES}},
+    "channel.end": POST_ONLY,
 }
 
 
@@ -106,15 +112,19 @@ def _example_urls(app, make_user) -> dict[str, str]:
         "auth.set_password": f"/set-password/{link}",
         "reports.receipt": f"/reports/{case_id}/receipt",
         "reports.help_sent": f"/reports/help/{case_id}/sent",
+        "reports.messages": f"/reports/{case_id}/messages",
         **{f"cases.{name}": f"/cases/{case_id}{suffix}" for name, suffix in (
             ("file", ""), ("print_report", "/print"), ("access_log", "/access"), ("acknowledge", "/acknowledge"),
             ("start", "/start"), ("reopen", "/reopen"), ("add_entry", "/entries"), ("assign", "/assign"),
             ("close", "/close"), ("not_applicable", "/duties/police_report/not-applicable"),
-            ("classify", "/classify"))},
+            ("classify", "/classify"), ("reply", "/reply"))},
         **{f"admin.{name}": f"/admin/users/{owner}{suffix}" for name, suffix in (
             ("user", ""), ("change_role", "/role"), ("deactivate", "/deactivate"), ("activate", "/activate"),
             ("make_lead", "/lead"), ("new_link", "/link"), ("reset_two_factor", "/two-factor-reset"))},
         "admin.classroom": f"/admin/classes/{class_id}",
+        **{f"channel.{name}": f"/s/hanbit/{suffix}" for name, suffix in (
+            ("school_page", ""), ("poster", "poster"), ("tell", "tell"), ("come_back", "return"),
+            ("conversation", "conversation"), ("end", "end"))},
         "district.school": f"/district/schools/{school_id}",
         "district.toggle_school": f"/district/schools/{school_id}/active",
         "lessons.overview": f"/lessons/{lesson}",

@@ -95,6 +95,11 @@ class SettingsForm(FlaskForm):
                                   validators=[DataRequired(), NumberRange(30, 3650, _l("Enter 30 to 3650 days."))],
                                   description=_l("After this, only a tombstone remains: reference, dates, category "
                                                  "and outcome."))
+    anonymous_hourly_limit = IntegerField(
+        _l("New reports through the school's page per hour"),
+        validators=[DataRequired(_l("Enter 1 to 500.")), NumberRange(1, 500, _l("Enter 1 to 500."))],
+        description=_l("A limit against spam. When it is reached, the page asks people to call 112 if someone is in "
+                       "danger, or to try again later. Default: 30."))
     timezone = SelectField(_l("Time zone"), choices=[("Asia/Seoul", "Asia/Seoul"), ("UTC", "UTC"),
                                                      ("America/Los_Angeles", "America/Los_Angeles"),
                                                      ("Europe/London", "Europe/London")])

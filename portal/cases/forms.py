@@ -93,3 +93,13 @@ class AssignForm(FlaskForm):
     counselor = SelectField(_l("Counselor"), coerce=int, choices=[])
     transfer = BooleanField(_l("Hand the case over to them (you will no longer be assigned)"))
     submit = SubmitField(_l("Add counselor"))
+
+
+class ReplyForm(FlaskForm):
+    """A counselor writes to the person who reported; they read it with their code or under "My reports"."""
+
+    message = TextAreaField(_l("Message to the reporter"),
+                            validators=[DataRequired(_l("Write the message first.")), Length(max=4000)],
+                            description=_l("The reporter reads this, exactly as written. Internal notes belong in "
+                                           "the response log, which the reporter never sees."))
+    submit = SubmitField(_l("Send to the reporter"))

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal.cases.forms import AssignForm, ClassifyForm, EntryForm, NotApplicableForm, close_form
+from portal.cases.forms import AssignForm, ClassifyForm, EntryForm, NotApplicableForm, ReplyForm, close_form
 from portal.extensions import client_address, db
 from portal.forms import EmptyForm
 from portal.i18n import lang_attrs
@@ -19,7 +19,7 @@ from portal.messages import message_for
 from portal.models import AuditEvent, Notification, Role, User
 from portal.models.base import utcnow
 from portal.security import guard_blueprint
-from portal.services import audit, cases, duties
+from portal.services import audit, cases, conversation, duties
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 guard_blueprint(bp)  # signed-in users only; below, everyone but counselors and school admins is turned away
@@ -69,8 +69,12 @@ def inbox():
     notices = db.session.scalars(select(Notification).where(Notification.user_id == current_user.id,
                                                             Notification.read_at.is_(None))
                                  .order_by(Notification.created_at.desc()).limit(20)).all()
+    waiting = set(db.session.scalars(select(Notification.case_id).where(
+        Notification.user_id == current_user.id, Notification.read_at.is_(None),
+        Notification.kind == "reporter_message")))
     return render_template("cases/inbox.html", cases=found, now=now, status=status, category=category, mine=mine,
-                           notices=notices, next_deadline=cases.next_deadline, ack_deadline=cases.ack_deadline,
+                           notices=notices, waiting=waiting, next_deadline=cases.next_deadline,
+                           ack_deadline=cases.ack_deadline,
                            categories=CATEGORY_LABELS, no_counselor=_school_without_counselor())
 
 
@@ -88,7 +92,7 @@ def _close_form(case, **kwargs):
 
 
 def _file_context(case, entry_form=None, close_form=None, assign_form=None, na_form=None, na_duty=None,
-                  classify_form=None):
+                  classify_form=None, reply_form=None):
     if entry_form is None:
         # Most entries are logged right after the fact: the time defaults to now, in the school's time zone.
         local_now = utcnow().astimezone(ZoneInfo(case.school.timezone)).replace(tzinfo=None, second=0, microsecond=0)
@@ -107,7 +111,8 @@ def _file_context(case, entry_form=None, close_form=None, assign_form=None, na_f
                 na_forms={item.duty_id: na_form if item.duty_id == na_duty and na_form else
                           NotApplicableForm(prefix=item.duty_id) for item in case.duties},
                 open_legal=[item.duty_id for item, _rule in cases.open_legal_duties(case)],
-                classify_form=classify_form or ClassifyForm(),
+                classify_form=classify_form or ClassifyForm(), reply_form=reply_form or ReplyForm(),
+                has_reporter=conversation.has_reporter(case),
                 action_form=EmptyForm(), rules=rules, now=now, duty_deadline=cases.duty_deadline,
                 ack_deadline=cases.ack_deadline(case), may_see_access=cases.may_see_access_log(current_user, case))
 
@@ -245,6 +250,17 @@ def close(public_id: str):
 
     return _form_action(public_id, _close_form, run, field="outcome", done=_("The case was closed."),
                         context=lambda form: {"close_form": form})
+
+
+@bp.route("/<public_id>/reply", methods=["POST"])
+def reply(public_id: str):
+    """Write to the person who reported; logged in the chronology."""
+    return _form_action(
+        public_id, lambda case: ReplyForm(),
+        lambda case, form: conversation.write_to_reporter(db.session, current_user, case, form.message.data,
+                                                          client_address()),
+        field="message", done=_("The message was sent. The reporter reads it on the portal."), anchor="#messages",
+        context=lambda form: {"reply_form": form})
 
 
 @bp.route("/<public_id>/classify", methods=["POST"])

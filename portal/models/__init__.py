@@ -23,16 +23,19 @@ from portal.models.cases import (  # noqa: E402
     CaseAssignee,
     CaseCounter,
     CaseExclusion,
+    CaseMessage,
     CaseStatus,
     CaseTombstone,
     DutyItem,
     Notification,
+    ReceiptCode,
+    ReporterSession,
     ResponseEntry,
 )
 
 __all__ += [
-    "Case", "CaseAssignee", "CaseCounter", "CaseExclusion", "CaseStatus", "CaseTombstone", "DutyItem", "Notification",
-    "ResponseEntry",
+    "Case", "CaseAssignee", "CaseCounter", "CaseExclusion", "CaseMessage", "CaseStatus", "CaseTombstone", "DutyItem",
+    "Notification", "ReceiptCode", "ReporterSession", "ResponseEntry",
 ]
 
 from portal.models.lessons import Assignment, LessonProgress  # noqa: E402

@@ -44,6 +44,8 @@ class School(db.Model):
     # A duty due "immediately" shows "due now" at once; this only delays its "overdue" badge and escalation.
     duty_grace_minutes: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
     retention_days: Mapped[int] = mapped_column(Integer, default=1825)
+    # New cases through the school's public page per hour; past it the page asks people to call or tell a teacher.
+    anonymous_hourly_limit: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

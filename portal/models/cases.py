@@ -30,9 +30,19 @@ ENTRY_KINDS = (
 # Entries the portal writes for a decision about a checklist item; they are not chosen on the log form.
 DUTY_ENTRY_KINDS = ("duty_not_applicable", "duty_open_at_close", "classified_minor_sex_crime", "classified_other",
                     "lead_handover")
+# Entries that record a message in the conversation with the reporter; the entry points to the message.
+MESSAGE_ENTRY_KINDS = ("message_to_reporter", "message_from_reporter")
+# incident: a staff report; student_request: a signed-in student asking for help; anonymous: sent through the
+# school's public page without an account (the reporter holds a receipt code instead).
+CASE_KINDS = ("incident", "student_request", "anonymous")
+# Kinds whose checklist waits for a counselor's classification: their sender may not know what the law requires.
+CLASSIFIED_KINDS = ("student_request", "anonymous")
+# Who an anonymous reporter says they are (optional).
+REPORTER_RELATIONS = ("self", "friend", "guardian", "staff", "other", "unsaid")
 CLASSIFICATIONS = ("minor_sex_crime", "other")
 TAKEDOWN_STATUSES = ("requested", "removed", "reappeared")
-OUTCOMES = ("resolved", "referred_to_police", "school_violence_committee", "no_further_action", "transferred")
+OUTCOMES = ("resolved", "referred_to_police", "school_violence_committee", "no_further_action", "transferred",
+            "not_genuine")
 
 
 def new_public_id() -> str:
@@ -50,7 +60,7 @@ class Case(db.Model):
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
     reference: Mapped[str] = mapped_column(String(40))
-    kind: Mapped[str] = mapped_column(String(20), default="incident")  # incident | student_request
+    kind: Mapped[str] = mapped_column(String(20), default="incident")  # one of CASE_KINDS
     # A student's request carries no checklist until a counselor records whether it concerns a sex crime
     # against a minor: "minor_sex_crime" or "other" (None: not classified yet).
     classification: Mapped[str | None] = mapped_column(String(24))
@@ -75,6 +85,13 @@ class Case(db.Model):
     how_learned: Mapped[str | None] = mapped_column(EncryptedText, deferred=True, deferred_group="text")
     police_report_number: Mapped[str | None] = mapped_column(EncryptedText, deferred=True, deferred_group="text")
     description: Mapped[str | None] = mapped_column(EncryptedText, deferred=True, deferred_group="text")
+    # An anonymous reporter's optional answers: who they are (REPORTER_RELATIONS) and, encrypted, a name and class.
+    reporter_relation: Mapped[str | None] = mapped_column(String(16))
+    reporter_identity: Mapped[str | None] = mapped_column(EncryptedText, deferred=True, deferred_group="text")
+    # The conversation with the reporter: when they last wrote, when the school last wrote, when they last looked.
+    reporter_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    staff_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reporter_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16), default=CaseStatus.NEW)
     outcome: Mapped[str | None] = mapped_column(String(32))
     reporter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -94,6 +111,19 @@ class Case(db.Model):
         back_populates="case", cascade="all, delete-orphan", order_by="ResponseEntry.id")
     duties: Mapped[list[DutyItem]] = relationship(
         back_populates="case", cascade="all, delete-orphan", order_by="DutyItem.id")
+    messages: Mapped[list[CaseMessage]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", order_by="CaseMessage.id")
+    receipt: Mapped[ReceiptCode | None] = relationship(cascade="all, delete-orphan")
+
+    @property
+    def anonymous(self) -> bool:
+        return self.kind == "anonymous"
+
+    @property
+    def new_reply(self) -> bool:
+        """The school wrote to the reporter since they last looked."""
+        return self.staff_message_at is not None and (self.reporter_seen_at is None
+                                                      or self.staff_message_at > self.reporter_seen_at)
 
     @property
     def category_list(self) -> list[str]:
@@ -156,9 +186,56 @@ class ResponseEntry(db.Model):
     corrects_id: Mapped[int | None] = mapped_column(ForeignKey("response_entries.id"))
     duty_id: Mapped[str | None] = mapped_column(String(40))  # the checklist item a duty decision concerns
     after_close: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # a late addendum
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("case_messages.id", ondelete="CASCADE"))
 
     case: Mapped[Case] = relationship(back_populates="entries")
     author: Mapped[User | None] = relationship()
+    message: Mapped[CaseMessage | None] = relationship()
+
+
+class CaseMessage(db.Model):
+    """One message between the school and the person who reported: the only case text a reporter ever reads.
+
+    Kept apart from the response log (which reporters never see); each message also has a log entry, so the
+    chronology shows the conversation in its place. A reporter's later additions to their report are messages too.
+    """
+
+    __tablename__ = "case_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    from_reporter: Mapped[bool] = mapped_column(Boolean)
+    # The counselor who wrote, or the signed-in reporter; None for an anonymous reporter.
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(EncryptedText)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="messages")
+    author: Mapped[User | None] = relationship()
+
+
+class ReceiptCode(db.Model):
+    """How an anonymous reporter comes back: a public lookup part and a secret part, the secret kept only as an
+    argon2 hash (as passwords are). Wrong guesses are counted per code; enough of them pause it for a while."""
+
+    __tablename__ = "receipt_codes"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    lookup: Mapped[str] = mapped_column(String(8), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ReporterSession(db.Model):
+    """An anonymous reporter's open conversation after they sent a report or entered their code: the browser holds
+    a random token, the database only its SHA-256. It ends after a short idle time, on "End" and on quick exit."""
+
+    __tablename__ = "reporter_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class DutyItem(db.Model):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
 from portal.extensions import db, shared_limits_down
@@ -39,10 +39,11 @@ def get_help():
 @bp.route("/exit")
 def quick_exit():
     """A neutral page that the quick-exit button replaces the current page with."""
+    from portal.channel.routes import end_conversation
+
     target = current_app.config.get("QUICK_EXIT_URL")
-    if target:
-        return redirect(target)
-    return render_template("public/exit.html")
+    # Quick exit also ends a conversation opened with a receipt code in this browser.
+    return end_conversation(redirect(target) if target else make_response(render_template("public/exit.html")))
 
 
 @bp.route("/healthz")
@@ -53,7 +54,9 @@ def healthz():
 
 @bp.app_context_processor
 def _language_form():
+    # A function, so that the form (and its CSRF token, which starts a session) is made only on pages that show
+    # it: the school's public page shows language links instead and sets no cookie.
     # formdata=None: the switch on every page never reads the request's body (a page answering a POST, or an
     # error page for a body that is too large, must not parse it again).
-    return {"language_form": LanguageForm(formdata=None, lang=session.get("lang"),
-                                          next=request.full_path.rstrip("?"))}
+    return {"language_form": lambda: LanguageForm(formdata=None, lang=session.get("lang"),
+                                                  next=request.full_path.rstrip("?"))}

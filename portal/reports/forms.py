@@ -92,3 +92,11 @@ class HelpRequestForm(FlaskForm):
     urgent = RadioField(_l("Are you or someone else in danger right now?"),
                         choices=[("yes", _l("Yes")), ("no", _l("No"))], default="no")
     submit = SubmitField(_l("Send to a counselor"))
+
+
+class ReporterMessageForm(FlaskForm):
+    """The person who reported writes to the counselors: an answer, or something learned later."""
+
+    text = TextAreaField(_l("Write to the counselors"),
+                         validators=[DataRequired(_l("Write your message first.")), Length(max=4000)])
+    submit = SubmitField(_l("Send"))

@@ -15,9 +15,9 @@ from portal.extensions import client_address, db
 from portal.labels import CATEGORY_LABELS, PLATFORM_LABELS, VICTIM_LABELS, YNU_LABELS
 from portal.messages import message_for
 from portal.models import Case, Role, User
-from portal.reports.forms import HelpRequestForm, ReportForm
+from portal.reports.forms import HelpRequestForm, ReporterMessageForm, ReportForm
 from portal.security import guard_blueprint, roles_required
-from portal.services import cases
+from portal.services import cases, conversation
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -132,7 +132,7 @@ def _labels() -> dict:
     return {"categories": CATEGORY_LABELS, "platforms": PLATFORM_LABELS, "victims": VICTIM_LABELS, "ynu": YNU_LABELS}
 
 
-def _own_case(public_id: str, action: str = "receipt_viewed") -> Case:
+def _own_case(public_id: str, action: str | None = "receipt_viewed") -> Case:
     """The case this user reported, through the one authorizing loader (audited); 404 for anyone else."""
     try:
         return cases.load_case(db.session, current_user, public_id, action, client_address(), check=cases.is_reporter)
@@ -185,3 +185,26 @@ def help_sent(public_id: str):
     case = _own_case(public_id)
     db.session.commit()
     return render_template("reports/help_sent.html", case=case)
+
+
+@bp.route("/<public_id>/messages", methods=["GET", "POST"])
+def messages(public_id: str):
+    """The reporter's side of the conversation: the stage, the counselors' messages, and a way to write back
+    (an answer, or what they learned later: a police report number, a new link)."""
+    case = _own_case(public_id, None)
+    form = ReporterMessageForm()
+    if form.validate_on_submit():
+        try:
+            conversation.write_to_school(db.session, case, form.text.data, reporter=current_user,
+                                         address=client_address())
+        except cases.CaseError as error:
+            form.text.errors = [message_for(error)]
+        else:
+            db.session.commit()
+            flash(_("Your message was sent to the counselors."), "success")
+            return redirect(url_for("reports.messages", public_id=public_id, _anchor="messages"))
+        db.session.rollback()
+        case = _own_case(public_id, None)
+    conversation.seen_by_reporter(db.session, case, current_user, client_address())
+    db.session.commit()
+    return render_template("reports/messages.html", case=case, form=form), 200 if request.method == "GET" else 422

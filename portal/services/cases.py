@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -18,13 +18,14 @@ from portal.models import (
     CaseExclusion,
     CaseStatus,
     DutyItem,
+    ReceiptCode,
     ResponseEntry,
     Role,
     School,
     User,
 )
 from portal.models.base import utcnow
-from portal.models.cases import CLASSIFICATIONS, ENTRY_KINDS, OUTCOMES, TAKEDOWN_STATUSES
+from portal.models.cases import CLASSIFICATIONS, CLASSIFIED_KINDS, ENTRY_KINDS, OUTCOMES, TAKEDOWN_STATUSES
 from portal.services import audit, duties, notify
 from portal.services.background import CHECKS
 from portal.services.errors import ServiceError
@@ -61,6 +62,8 @@ class ReportData:
     description: str | None = None
     excluded_ids: list[int] = field(default_factory=list)
     kind: str = "incident"
+    reporter_relation: str | None = None  # anonymous reports: who the sender says they are
+    reporter_identity: str | None = None  # anonymous reports: a name and class, if they chose to give them
 
 
 # --- who may see a case -------------------------------------------------------------------------------
@@ -150,36 +153,48 @@ def check_routable(session: Session, school: School, excluded: set[int] | list[i
 
 def submit_report(session: Session, reporter: User, data: ReportData, token: str,
                   address: str | None = None, now: datetime | None = None) -> tuple[Case, bool]:
-    """Open a case from a report. The same token twice returns the first case: (case, created)."""
+    """Open a case from a signed-in user's report. The same token twice returns the first case: (case, created)."""
+    return open_case(session, reporter.school, data, token, reporter=reporter, address=address, now=now)
+
+
+def open_case(session: Session, school: School, data: ReportData, token: str, *, reporter: User | None = None,
+              receipt: tuple[str, str] | None = None, address: str | None = None,
+              now: datetime | None = None) -> tuple[Case, bool]:
+    """Open a case at a school: route it, start its checklist, notify. Without a reporter it is an anonymous
+    case: it takes a receipt (lookup, secret hash), stores no address and counts against the school's hourly
+    limit. The same token twice returns the first case: (case, created)."""
     existing = session.scalar(select(Case).where(Case.submission_token == token))
     if existing is not None:
-        if existing.reporter_id != reporter.id:
-            raise CaseError("bad_token")
-        return existing, False
+        return _same_sender(existing, reporter), False
     now = now or utcnow()
-    school = reporter.school
     excluded = set(data.excluded_ids)
     recipients = check_routable(session, school, excluded)
+    reference = next_reference(session, school, now.year)  # also serializes this school's new cases
+    if reporter is None:
+        _check_channel_limit(session, school, now)
     case = Case(
-        school_id=school.id, reference=next_reference(session, school, now.year), kind=data.kind,
+        school_id=school.id, reference=reference, kind=data.kind,
         categories=",".join(data.categories), platforms=",".join(data.platforms), victim_kind=data.victim_kind,
         victim_count=data.victim_count, victim_names=data.victim_names or None, suspects=data.suspects or None,
         links=data.links or None, first_seen=data.first_seen, how_learned=data.how_learned or None,
         urgent=data.urgent, victim_knows=data.victim_knows, guardians_told=data.guardians_told,
         police_told=data.police_told, police_told_at=data.police_told_at,
         police_report_number=data.police_report_number or None, description=data.description or None,
-        reporter_id=reporter.id, submission_token=token, created_at=now, updated_at=now,
+        reporter_relation=data.reporter_relation, reporter_identity=data.reporter_identity or None,
+        reporter_id=reporter.id if reporter else None, submission_token=token, created_at=now, updated_at=now,
     )
     session.add(case)
     try:
         session.flush()
     except IntegrityError:
-        # A second submission with the same token won the race: show the reporter that one.
+        # A second submission with the same token won the race: show the sender that one.
         session.rollback()
         existing = session.scalar(select(Case).where(Case.submission_token == token))
-        if existing is None or existing.reporter_id != reporter.id:
+        if existing is None:
             raise
-        return existing, False
+        return _same_sender(existing, reporter), False
+    if receipt is not None:
+        session.add(ReceiptCode(case_id=case.id, lookup=receipt[0], secret_hash=receipt[1]))
     for user_id in excluded:
         session.add(CaseExclusion(case_id=case.id, user_id=user_id))
     for user in recipients:
@@ -187,18 +202,39 @@ def submit_report(session: Session, reporter: User, data: ReportData, token: str
     _start_checklist(session, case, now, police_told_at=(data.police_told_at or now) if data.police_told else None,
                      guardians_told=data.guardians_told == "yes")
     refresh_next_due(case)
-    audit.record(session, "case_created", actor=reporter, case_id=case.id, school_id=school.id, address=address)
+    # An anonymous case keeps no address, not even in its audit rows.
+    audit.record(session, "case_created", actor=reporter, case_id=case.id, school_id=school.id,
+                 target=None if reporter else "anonymous", address=address if reporter else None)
     session.flush()
     lead = lead_counselor(session, school.id)
     to_notify = list(recipients) + ([lead] if lead and lead.id not in excluded else [])
-    notify.notify(session, to_notify, case, "student_request" if data.kind == "student_request" else "new_case")
+    notify.notify(session, to_notify, case, NEW_CASE_NOTICES[data.kind])
     return case, True
 
 
+NEW_CASE_NOTICES = {"incident": "new_case", "student_request": "student_request", "anonymous": "anonymous_report"}
+
+
+def _same_sender(existing: Case, reporter: User | None) -> Case:
+    """A resubmitted token must come from whoever sent it first (a signed-in user, or anonymously)."""
+    if (reporter.id if reporter else None) != existing.reporter_id:
+        raise CaseError("bad_token")
+    return existing
+
+
+def _check_channel_limit(session: Session, school: School, now: datetime) -> None:
+    """Refuse a new anonymous case when the school has had its hourly number of them (spam and abuse)."""
+    recent = session.scalar(select(func.count()).select_from(Case).where(
+        Case.school_id == school.id, Case.kind == "anonymous", Case.created_at > now - timedelta(hours=1)))
+    if recent >= school.anonymous_hourly_limit:
+        raise CaseError("channel_busy")
+
+
 def applicable_rules(case: Case) -> list[duties.DutyRule]:
-    """The checklist a case carries. A student's request carries none until it is classified as a sex crime
-    against a minor; the police duty (34②) applies only when the victim is, or may be, a minor."""
-    if case.kind == "student_request" and case.classification != "minor_sex_crime":
+    """The checklist a case carries. A student's request or an anonymous report carries none until it is
+    classified as a sex crime against a minor; the police duty (34②) applies only when the victim is, or may be, a
+    minor."""
+    if case.kind in CLASSIFIED_KINDS and case.classification != "minor_sex_crime":
         return []
     minor = case.classification == "minor_sex_crime" or case.victim_kind in ("student", "unknown")
     return [rule for rule in duties.rules(case.school.jurisdiction)
@@ -221,12 +257,12 @@ def _start_checklist(session: Session, case: Case, start: datetime, *, police_to
 
 def classify(session: Session, user: User, case: Case, classification: str, address: str | None = None,
              now: datetime | None = None) -> None:
-    """Record whether a student's request concerns a sex crime against a minor. If it does, the checklist starts
-    now, the police duty due immediately. Logged in the chronology; decided once."""
+    """Record whether a student's request or an anonymous report concerns a sex crime against a minor. If it
+    does, the checklist starts now, the police duty due immediately. Logged in the chronology; decided once."""
     now = now or utcnow()
     if classification not in CLASSIFICATIONS:
         raise CaseError("bad_classification")
-    if case.kind != "student_request" or case.classification is not None:
+    if case.kind not in CLASSIFIED_KINDS or case.classification is not None:
         raise CaseError("already_classified")
     case.classification = classification
     case.updated_at = now

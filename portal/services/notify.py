@@ -13,7 +13,7 @@ from portal.services import mail
 from portal.urls import public_url
 
 KINDS = ("new_case", "assigned", "ack_overdue", "duty_overdue", "student_request", "status_changed", "purge_warning",
-         "lead_added")
+         "lead_added", "anonymous_report", "reporter_message")
 
 
 def _subject(kind: str, reference: str, urgent: bool) -> str:
@@ -21,6 +21,11 @@ def _subject(kind: str, reference: str, urgent: bool) -> str:
     subjects = {
         "new_case": _("%(urgency)sNew case %(ref)s", urgency=urgency, ref=reference),
         "student_request": _("%(urgency)sA student asked for help: %(ref)s", urgency=urgency, ref=reference),
+        # Translators: a report sent through the school's public page, without an account.
+        "anonymous_report": _("%(urgency)sA report came through the school's page: %(ref)s", urgency=urgency,
+                              ref=reference),
+        # Translators: the person who reported the case wrote in its conversation. The mail never says what.
+        "reporter_message": _("%(urgency)sThe reporter wrote on case %(ref)s", urgency=urgency, ref=reference),
         "assigned": _("%(urgency)sYou were added to case %(ref)s", urgency=urgency, ref=reference),
         "ack_overdue": _("%(urgency)sCase %(ref)s has not been acknowledged in time", urgency=urgency, ref=reference),
         # Translators: an escalation. It names no law: the case file says which item and on what basis.
@@ -74,3 +79,23 @@ def queue_case_mail(session: Session, user: User, case: Case, kind: str, hours: 
             _("For confidentiality this e-mail never contains names or what happened."),
         ])
     mail.queue(session, user.email, subject, body, school_id=case.school_id)
+
+
+def reporter_reply(session: Session, case: Case) -> None:
+    """Tell a signed-in staff reporter, by mail with the reference only, that a counselor wrote on their report.
+
+    Students get no mail: a student's mailbox may be read at home, and the reply waits under "My requests".
+    """
+    reporter = case.reporter
+    if reporter is None or not reporter.active or not reporter.email or reporter.role == "student":
+        return
+    with force_locale(reporter.locale or "ko"):
+        # Translators: sent to the teacher who reported a case; it names no one and says nothing of the message.
+        subject = _("A counselor wrote about your report %(ref)s", ref=case.reference)
+        body = "\n\n".join([
+            subject,
+            _("Sign in to the portal to read it and answer: %(link)s",
+              link=public_url("reports.messages", public_id=case.public_id)),
+            _("For confidentiality this e-mail never contains names or what happened."),
+        ])
+    mail.queue(session, reporter.email, subject, body, school_id=case.school_id)

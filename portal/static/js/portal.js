@@ -25,6 +25,12 @@
     var summary = document.getElementById("error-summary");
     if (summary) summary.focus();
     // Stop a double click from sending a form twice (the server also refuses duplicates).
+    // Print buttons (the receipt slip, the poster) exist only where a script can print; the browser's own
+    // print command works without them.
+    document.querySelectorAll("[data-print]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () { window.print(); });
+    });
     document.querySelectorAll("form[data-once]").forEach(function (form) {
       form.addEventListener("submit", function () {
         form.querySelectorAll("button[type=submit], input[type=submit]").forEach(function (b) {
