@@ -5,7 +5,8 @@
 Starts `portal serve --demo` the way the browser tests do (a fresh instance folder in a temporary directory, a free
 loopback port, a demo password of its own), drives Debian's Chromium (/usr/bin/chromium, apt-get install chromium
 fonts-nanum) with Playwright and saves one viewport-sized PNG (1280x900) per screen and language:
-lesson, quiz-result, report-form, receipt, inbox and case-file, e.g. docs/screenshots/lesson-ko.png.
+lesson, quiz-result, report-form, receipt, inbox, case-file, and from the school's public page poster, receipt-code
+and conversation, e.g. docs/screenshots/lesson-ko.png.
 Everything shown is the made-up demo school; the demo banner says so on every picture.
 """
 
@@ -43,6 +44,12 @@ DESCRIPTION = {
 }
 NOTE = {"ko": "(데모) 피해 학생 보호자와 통화하고 상담 일정을 잡았습니다.",
         "en": "(Demo) Called the affected student's guardian and set a time to talk."}
+TOLD = {"ko": "(데모) 친구 사진으로 만든 가짜 사진이 반 단체방에 올라왔어요.",
+        "en": "(Demo) A fake picture made from my friend's photo was posted in our class chat."}
+QUESTION = {"ko": "(데모) 알려 줘서 고마워요. 그 단체방은 아직 열려 있나요? 채널 이름을 알 수 있을까요?",
+            "en": "(Demo) Thank you for telling us. Is the chat still open? Do you know the channel's name?"}
+ANSWER = {"ko": "(데모) 네, 아직 열려 있어요. 이름은 '2학년 모음'이에요.",
+          "en": "(Demo) Yes, it is still open. It is called \"Year 2 pics\"."}
 
 
 def free_port() -> int:
@@ -157,6 +164,33 @@ def screens(browser, base: str, password: str, lang: str, out: Path) -> None:
     page.wait_for_load_state()
     page.goto(page.url.split("#")[0])
     shoot(page, out, "case-file", lang)
+
+    # Anyone, without an account: the poster, the form and its receipt code, and the conversation after the lead
+    # counselor asked a question and the sender answered it.
+    sender = browser.new_context(locale=locale, viewport=VIEWPORT)
+    anonymous = sender.new_page()
+    anonymous.goto(f"{base}/s/hanbit/poster?lang={lang}")
+    shoot(anonymous, out, "poster", lang)
+    anonymous.goto(f"{base}/s/hanbit/tell?lang={lang}")
+    anonymous.locator("input[name=categories][value=distribution]").check()
+    anonymous.locator("textarea[name=description]").fill(TOLD[lang])
+    anonymous.locator("input[name=urgent][value=no]").check()
+    anonymous.locator("input[name=about][value=student]").check()
+    follow(anonymous.locator("form [type=submit]"))
+    shoot(anonymous, out, "receipt-code", lang)
+    follow(anonymous.locator("a.button.primary"))
+    page.goto(f"{base}/cases/")
+    follow(page.locator("#notices-title + ul a").first)
+    page.locator("textarea[name=message]").fill(QUESTION[lang])
+    follow(page.locator("form[action$='/reply'] [type=submit]"))
+    anonymous.reload()
+    anonymous.locator("textarea[name=text]").fill(ANSWER[lang])
+    follow(anonymous.locator("form[action*='/conversation'] [type=submit]"))
+    anonymous.locator("#messages").scroll_into_view_if_needed()
+    path = out / f"conversation-{lang}.png"
+    anonymous.screenshot(path=str(path), full_page=False, animations="disabled", caret="hide")
+    print(path.relative_to(ROOT))
+    sender.close()
     counselor.close()
 
 
