@@ -123,3 +123,24 @@ def test_a_teacher_answers_the_counselors_question(live_server, open_page, axe):
     assert "police report 2026-118." in counselor.content()
     axe.check(counselor, "case file with the teacher's answer")
     axe.assert_clean()
+
+
+def test_the_school_page_works_without_javascript(live_server, browser):
+    context = browser.new_context(locale="en-US", java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{live_server}/s/saesol/?lang=en")
+        follow(page.get_by_role("link", name=WORDS["en"]["start"], exact=True))
+        page.locator("input[name=categories][value=other]").check()
+        page.locator("textarea[name=description]").fill("Sent without JavaScript.")
+        page.locator("input[name=urgent][value=yes]").check()
+        follow(page.get_by_role("button", name=WORDS["en"]["send"]))
+        assert "112" in page.locator("main").inner_text()  # someone in danger: the help lines come first
+        assert page.locator(".code-group").count() == 5
+        assert page.locator("[data-print]").is_hidden()  # printing needs a script; the browser's own print works
+        follow(page.get_by_role("link", name=WORDS["en"]["go"]))
+        page.locator("textarea[name=text]").fill("One more thing, still without JavaScript.")
+        follow(page.get_by_role("button", name=WORDS["en"]["write"], exact=True))
+        assert "One more thing, still without JavaScript." in page.content()
+    finally:
+        context.close()
