@@ -76,6 +76,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     from portal import cli
 
     cli.init_app(app)
+    if app.config["PROXY_COUNT"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Behind nginx every request comes from the proxy: per-address limits need the client's own address.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"], x_proto=app.config["PROXY_COUNT"])
     return app
 
 

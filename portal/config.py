@@ -46,6 +46,12 @@ class Defaults:
     # Wrong receipt codes per address on a school's public page (only failures count; each code also pauses
     # itself after 10 wrong tries): high enough that a whole school behind one address never meets it by mistake.
     RATELIMIT_RECEIPT_PER_ADDRESS = "60 per hour"
+    # Reports sent through schools' public pages per address: a few outsiders cannot use up a school's hourly
+    # limit (schools/anonymous_hourly_limit) from one address.
+    RATELIMIT_CHANNEL_PER_ADDRESS = "10 per hour"
+    # Reverse proxies in front of the portal (nginx: 1). With N > 0 the client address is taken from the
+    # X-Forwarded-For header the last N proxies set (werkzeug's ProxyFix); 0 trusts no header.
+    PROXY_COUNT = 0
     RATELIMIT_DEFAULT = "3000 per minute"
     # Redis down must never block a report: counting falls back to this process's memory (logged, and shown on the
     # school admin's dashboard) until Redis answers again; the same limits apply, per process.

@@ -60,6 +60,9 @@ MESSAGES = {
                        "try again in an hour, or tell a teacher or counselor you trust."),
     # the conversation with the reporter
     "message_required": _l("Write your message first."),
+    "too_many_messages": _l("Many messages were sent on this report in the last hour, so this one was not sent; "
+                            "it is still in the box. Send it again in an hour. If someone is in danger, call 112 "
+                            "now."),
     "message_too_long": _l("The message is too long: write at most 4,000 characters."),
     "no_reporter": _l("Nobody can read a message on this case: it has no reporter who can sign in or use a code."),
     # lesson assignments

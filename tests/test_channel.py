@@ -463,3 +463,40 @@ def test_the_school_admin_sets_the_hourly_limit_and_finds_the_poster(app, counse
                 token_from="/admin/settings").status_code == 302
     with app.app_context():
         assert db.session.scalar(select(School.anonymous_hourly_limit)) == 5
+
+
+def test_odd_tokens_are_refused_with_400_never_a_server_error(app, counselors):
+    client = visitor(app)
+    code_of(tell(client))
+    for token in ("é", "\x00", "ü" * 100):
+        assert client.post("/s/hanbit/conversation", data={"text": "x", "form_token": token},
+                           headers=ORIGIN).status_code == 400
+        assert client.post("/s/hanbit/end", data={"form_token": token}, headers=ORIGIN).status_code == 400
+    stranger = visitor(app)
+    stranger.set_cookie("portal_reporter", "é-not-a-token")
+    assert stranger.post("/s/hanbit/end", data={"form_token": "é"}, headers=ORIGIN).status_code == 400
+
+
+def test_sends_from_one_address_are_limited_and_the_words_kept(app, counselors):
+    app.config["RATELIMIT_CHANNEL_PER_ADDRESS"] = "2 per hour"
+    client = visitor(app, "198.51.100.20")
+    assert tell(client).status_code == 200 and tell(client).status_code == 200
+    refused = tell(client, description="the third, from the same network")
+    assert refused.status_code == 429
+    page = refused.get_data(as_text=True)
+    assert "Many reports were sent from this network" in page and "the third, from the same network" in page
+    assert tell(visitor(app, "198.51.100.21")).status_code == 200  # another address is not affected
+
+
+def test_a_flood_of_messages_is_stopped_and_mails_once_per_counselor(app, counselors, monkeypatch):
+    monkeypatch.setattr("portal.services.conversation.REPORTER_MESSAGES_PER_HOUR", 3)
+    client = visitor(app)
+    code_of(tell(client))
+    for number in range(3):
+        assert write_back(client, f"message {number}").status_code == 302
+    refused = write_back(client, "one too many")
+    assert refused.status_code == 422
+    assert "still in the box" in refused.get_data(as_text=True) and "one too many" in refused.get_data(as_text=True)
+    with app.app_context():
+        waiting = db.session.scalars(select(Notification).where(Notification.kind == "reporter_message")).all()
+        assert sorted(n.user_id for n in waiting) == sorted([counselors["lead"], counselors["other"]])

@@ -12,6 +12,7 @@ the conversation's own cookie, which a SameSite=Strict cookie keeps from other s
 
 from __future__ import annotations
 
+import hmac
 import io
 import secrets
 from urllib.parse import urlsplit
@@ -37,6 +38,9 @@ from portal.urls import public_url
 
 bp = Blueprint("channel", __name__, url_prefix="/s")
 csrf.exempt(bp)  # no session before sending: the checks below replace the session-bound token
+# No default per-address limit here: only the explicit ones below (sending, wrong codes), so that the rate-limit
+# store holds no trace of someone who only read the page.
+limiter.exempt(bp)
 
 COOKIE = "portal_reporter"
 FORM_TOKEN_AGE = 12 * 3600  # a form filled in slowly, over a lesson or an evening, must still send
@@ -170,8 +174,19 @@ def tell(code: str):
     if nonce is None:
         form.form_token.errors = [_("This page was open for a long time. Check what you wrote and send it again.")]
         return _tell_again(school, form)
+    if _used_up("RATELIMIT_CHANNEL_PER_ADDRESS", "channel-send"):
+        form.form_token.errors = [_("Many reports were sent from this network in the last hour, so this one was "
+                                    "not sent. Nothing you wrote is lost: send it again later, or tell a teacher "
+                                    "or counselor you trust. If someone is in danger, call 112 now.")]
+        return _tell_again(school, form, status=429)
     code_text = channel.new_code()
     with read_phase():  # the slow hash holds no write lock
+        try:  # a cheap look first: a page past its hourly limit costs no hash (the count is made again below)
+            cases.check_channel_limit(db.session, school, utcnow())
+        except cases.CaseError as error:
+            db.session.rollback()
+            form.form_token.errors = [message_for(error)]
+            return _tell_again(school, form)
         while channel.lookup_taken(db.session, code_text[:channel.LOOKUP_LENGTH]):
             code_text = channel.new_code()
         receipt = channel.hash_secret(code_text)
@@ -193,6 +208,7 @@ def tell(code: str):
         return render_template("channel/already_sent.html", school=school)
     token = channel.start_session(db.session, case)
     db.session.commit()
+    _count("RATELIMIT_CHANNEL_PER_ADDRESS", "channel-send")
     response = make_response(render_template("channel/sent.html", school=school, case=case,
                                              code_groups=channel.grouped(code_text),
                                              address=public_url("channel.school_page", code=school.code)))
@@ -200,10 +216,10 @@ def tell(code: str):
     return response
 
 
-def _tell_again(school: School, form: TellForm):
+def _tell_again(school: School, form: TellForm, status: int = 422):
     """The form again with every typed value and a fresh token, and the messages at the top."""
     form.form_token.data = _new_form_token(school)
-    return render_template("channel/tell.html", school=school, form=form), 422
+    return render_template("channel/tell.html", school=school, form=form), status
 
 
 def _return_form(school: School, formdata=None) -> ReturnForm:
@@ -224,7 +240,7 @@ def come_back(code: str):
     if _form_nonce(form, school) is None:
         form.code.errors = [_("This page was open for a long time. Enter the code again.")]
         return _return_again(school, form)
-    if _address_tries_used_up():
+    if _used_up("RATELIMIT_RECEIPT_PER_ADDRESS", "receipt-code"):
         form.code.errors = [_("Too many codes were tried from this network. Wait an hour and try again, or talk "
                               "to a counselor in person.")]
         return _return_again(school, form, status=429)
@@ -235,11 +251,11 @@ def come_back(code: str):
         opened = channel.check_secret(receipt, typed, now)
         receipt_id = receipt.case_id if receipt else None
         db.session.rollback()
-    receipt = db.session.get(channel.ReceiptCode, receipt_id) if receipt_id else None
-    channel.record_attempt(db.session, receipt, opened, now)
+    channel.record_attempt(db.session, receipt_id, opened, now)
     if not opened:
         db.session.commit()
-        _count_address_failure()
+        if typed is not None:  # a typo that cannot be a code is not a guess
+            _count("RATELIMIT_RECEIPT_PER_ADDRESS", "receipt-code")
         form.code.errors = [_("This code does not open a report at this school. Check each group of four and try "
                               "again.")]
         return _return_again(school, form)
@@ -255,24 +271,23 @@ def _return_again(school: School, form: ReturnForm, status: int = 422):
     return render_template("channel/return.html", school=school, form=form), status
 
 
-def _receipt_limit():
-    return parse_limit(current_app.config["RATELIMIT_RECEIPT_PER_ADDRESS"])
+# Per-address limits, counted by hand so that a refusal can keep what was typed: sends through the page, and
+# wrong codes. The counters live in the rate-limit store (memory or Redis) for the window, never in the database.
 
 
-def _address_tries_used_up() -> bool:
-    """Wrong codes per address (a whole school may share one address, so only failures count)."""
+def _used_up(setting: str, scope: str) -> bool:
     try:
-        return not limiter.limiter.test(_receipt_limit(), "receipt-code", client_address())
-    except Exception:  # the shared store is down: the per-code pause still holds
-        current_app.logger.warning("receipt-code rate limit unavailable")
+        return not limiter.limiter.test(parse_limit(current_app.config[setting]), scope, client_address())
+    except Exception:  # the shared store is down: the per-school and per-code limits still hold
+        current_app.logger.warning("rate-limit store unavailable for %s", scope)
         return False
 
 
-def _count_address_failure() -> None:
+def _count(setting: str, scope: str) -> None:
     try:
-        limiter.limiter.hit(_receipt_limit(), "receipt-code", client_address())
+        limiter.limiter.hit(parse_limit(current_app.config[setting]), scope, client_address())
     except Exception:
-        current_app.logger.warning("receipt-code rate limit unavailable")
+        current_app.logger.warning("rate-limit store unavailable for %s", scope)
 
 
 # --- the conversation -------------------------------------------------------------------------------------
@@ -299,6 +314,11 @@ def end_conversation(response):
     return response
 
 
+def _same_token(sent: str | None, expected: str) -> bool:
+    """Constant-time comparison of what was posted with the expected token (bytes: any text may be posted)."""
+    return hmac.compare_digest((sent or "").encode(), expected.encode())
+
+
 def _conversation_case(school: School) -> tuple[Case, str] | None:
     token = request.cookies.get(_cookie_name())
     case = channel.session_case(db.session, token)
@@ -319,7 +339,7 @@ def conversation_page(code: str):
     form = MessageForm()
     mac = channel.session_token_mac(token, current_app.secret_key)
     if request.method == "POST":
-        if not secrets.compare_digest(form.form_token.data or "", mac):
+        if not _same_token(form.form_token.data, mac):
             abort(400)
         if form.validate():
             try:
@@ -346,7 +366,7 @@ def end(code: str):
     """End the conversation in this browser; the code still opens it later."""
     school = _school(code)
     token = request.cookies.get(_cookie_name()) or ""
-    if not token or not secrets.compare_digest(request.form.get("form_token", ""),
-                                               channel.session_token_mac(token, current_app.secret_key)):
+    if not token or not _same_token(request.form.get("form_token"),
+                                    channel.session_token_mac(token, current_app.secret_key)):
         abort(400)
     return end_conversation(redirect(_here("channel.school_page", school, ended=1)))

@@ -171,7 +171,7 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
     recipients = check_routable(session, school, excluded)
     reference = next_reference(session, school, now.year)  # also serializes this school's new cases
     if reporter is None:
-        _check_channel_limit(session, school, now)
+        check_channel_limit(session, school, now)
     case = Case(
         school_id=school.id, reference=reference, kind=data.kind,
         categories=",".join(data.categories), platforms=",".join(data.platforms), victim_kind=data.victim_kind,
@@ -222,7 +222,7 @@ def _same_sender(existing: Case, reporter: User | None) -> Case:
     return existing
 
 
-def _check_channel_limit(session: Session, school: School, now: datetime) -> None:
+def check_channel_limit(session: Session, school: School, now: datetime) -> None:
     """Refuse a new anonymous case when the school has had its hourly number of them (spam and abuse)."""
     recent = session.scalar(select(func.count()).select_from(Case).where(
         Case.school_id == school.id, Case.kind == "anonymous", Case.created_at > now - timedelta(hours=1)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -60,9 +61,15 @@ def normalize(text: str | None) -> str | None:
     return code
 
 
+# At most this many argon2 runs (64 MiB, about 0.2 s each) at once per process for the public page, so that
+# anonymous requests cannot take every server thread from staff.
+_slow = threading.BoundedSemaphore(2)
+
+
 def hash_secret(code: str) -> tuple[str, str]:
     """(lookup, argon2 hash of the secret part) for storing; slow, so call it before any write transaction."""
-    return code[:LOOKUP_LENGTH], _hasher.hash(code[LOOKUP_LENGTH:])
+    with _slow:
+        return code[:LOOKUP_LENGTH], _hasher.hash(code[LOOKUP_LENGTH:])
 
 
 def lookup_taken(session: Session, lookup: str) -> bool:
@@ -76,7 +83,8 @@ def _decoy_hash() -> str:
 
 def _secret_matches(secret_hash: str, secret: str) -> bool:
     try:
-        return _hasher.verify(secret_hash, secret)
+        with _slow:
+            return _hasher.verify(secret_hash, secret)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -98,8 +106,12 @@ def check_secret(receipt: ReceiptCode | None, code: str | None, now: datetime) -
     return _secret_matches(receipt.secret_hash, code[LOOKUP_LENGTH:])
 
 
-def record_attempt(session: Session, receipt: ReceiptCode | None, opened: bool, now: datetime) -> None:
-    """Count a wrong code against its receipt (pausing it after MAX_FAILURES) or clear the count on success."""
+def record_attempt(session: Session, receipt_id: int | None, opened: bool, now: datetime) -> None:
+    """Count a wrong code against its receipt (pausing it after MAX_FAILURES) or clear the count on success; the
+    row is locked, so concurrent guesses are all counted."""
+    if receipt_id is None:
+        return
+    receipt = session.scalar(select(ReceiptCode).where(ReceiptCode.case_id == receipt_id).with_for_update())
     if receipt is None:
         return
     if opened:

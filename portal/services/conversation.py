@@ -8,17 +8,18 @@ shows it in its place, and an audit row. Notices carry the case reference only, 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from portal.models import Case, CaseMessage, CaseStatus, ResponseEntry, User
+from portal.models import Case, CaseMessage, CaseStatus, Notification, ResponseEntry, User
 from portal.models.base import utcnow
 from portal.services import audit, notify
 from portal.services.cases import CaseError, acknowledge, refresh_next_due
 
 MESSAGE_MAX = 4000
+REPORTER_MESSAGES_PER_HOUR = 20  # per case: someone holding a code cannot flood the counselors
 
 
 def has_reporter(case: Case) -> bool:
@@ -70,11 +71,19 @@ def write_to_school(session: Session, case: Case, text: str | None, *, reporter:
     """The reporter writes: an answer, or something learned later. The case's counselors are told (reference
     only) and the case is marked in their inbox until they open it. Anonymous: no account and no address."""
     now = now or utcnow()
+    recent = session.scalar(select(func.count()).select_from(CaseMessage).where(
+        CaseMessage.case_id == case.id, CaseMessage.from_reporter.is_(True),
+        CaseMessage.created_at > now - timedelta(hours=1)))
+    if recent >= REPORTER_MESSAGES_PER_HOUR:
+        raise CaseError("too_many_messages")
     message = _message(session, case, text, from_reporter=True, author=reporter, now=now)
     case.reporter_message_at = case.reporter_seen_at = now
     audit.record(session, "reporter_message", actor=reporter, case_id=case.id, school_id=case.school_id,
                  target=f"message:{message.id}", address=address if reporter else None)
-    notify.notify(session, [a.user for a in case.assignees], case, "reporter_message")
+    # One waiting notice (and mail) per counselor until they open the case: ten messages are not ten mails.
+    waiting = set(session.scalars(select(Notification.user_id).where(
+        Notification.case_id == case.id, Notification.kind == "reporter_message", Notification.read_at.is_(None))))
+    notify.notify(session, [a.user for a in case.assignees if a.user_id not in waiting], case, "reporter_message")
     return message
 
 
