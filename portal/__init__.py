@@ -73,9 +73,10 @@ def create_app(test_config: dict | None = None) -> Flask:
                       admin_bp, district_bp, channel_bp):
         app.register_blueprint(blueprint)
 
-    from portal import cli
+    from portal import cli, pagecache
 
     cli.init_app(app)
+    pagecache.init_app(app)
     if app.config["PROXY_COUNT"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import Babel, format_date, format_datetime, get_locale
 from flask_login import current_user
 from markupsafe import Markup, escape
@@ -83,9 +83,20 @@ def show_date(value, _fmt: str = "long") -> str:
     return format_date(value, DATE_PATTERNS.get(locale_code(), DATE_PATTERNS["en"])) if value else ""
 
 
+def _keep_visitor_language(endpoint: str, values: dict) -> None:
+    """A visitor who chose a language by the address (?lang=) keeps it on every link the page makes."""
+    if not has_request_context():
+        return
+    lang = request.args.get("lang")
+    if endpoint != "static" and "lang" not in values and lang in current_app.config["LANGUAGES"] \
+            and not current_user.is_authenticated:
+        values["lang"] = lang
+
+
 def init_app(app: Flask, babel: Babel) -> None:
     """Bind flask-babel and expose the helpers to templates."""
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    app.url_defaults(_keep_visitor_language)
     # flask-babel 4 does not put get_locale into Jinja by itself.
     app.jinja_env.globals.update(
         get_locale=get_locale, locale_code=locale_code, localized=localized, lang_attrs=lang_attrs,

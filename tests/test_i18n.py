@@ -54,19 +54,21 @@ def test_browser_language_is_used_when_nothing_was_chosen(client):
     assert '<html lang="en">' in page and "School Deepfake Response Portal" in page
 
 
-def test_session_choice_beats_the_browser(client):
-    post(client, "/language", {"lang": "en", "next": "/"})
-    assert '<html lang="en">' in client.get("/", headers={"Accept-Language": "ko"}).get_data(as_text=True)
+def test_a_visitors_choice_in_the_address_beats_the_browser_and_follows_the_links(client):
+    page = client.get("/?lang=en", headers={"Accept-Language": "ko"}).get_data(as_text=True)
+    assert '<html lang="en">' in page
+    assert 'href="/lessons?lang=en"' in page  # every link the page makes keeps the choice
+    assert '<html lang="ko">' in client.get("/", headers={"Accept-Language": "ko"}).get_data(as_text=True)
 
 
 def test_saved_choice_beats_the_session(app, make_user, login):
     client = app.test_client()
     user_id = make_user(locale="en")
     login(client, user_id)
-    post(client, "/language", {"lang": "en", "next": "/"})
+    post(client, "/language", {"lang": "en", "next": "/"}, token_from="/account/")
     assert '<html lang="en">' in client.get("/account/").get_data(as_text=True)
     other = app.test_client()
-    post(other, "/language", {"lang": "ko", "next": "/"})
+    other.get("/login?lang=ko")
     login(other, user_id)
     assert '<html lang="en">' in other.get("/account/").get_data(as_text=True)
 

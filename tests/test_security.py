@@ -261,12 +261,17 @@ def test_error_pages_are_translated(client, code, path):
     assert ko.get_data(as_text=True) != en.get_data(as_text=True)
 
 
-def test_language_switch_is_a_post_form_on_every_page(client):
-    page = client.get("/").get_data(as_text=True)
+def test_language_switch_saves_a_signed_in_choice_and_is_a_link_for_visitors(client, make_user, login):
+    visitor = client.get("/")
+    assert 'href="?lang=en"' in visitor.get_data(as_text=True) and 'action="/language"' not in visitor.get_data(
+        as_text=True)
+    assert "Set-Cookie" not in visitor.headers  # a visitor's page starts no session
+    login(client, make_user())
+    page = client.get("/account/").get_data(as_text=True)
     assert 'action="/language"' in page and 'method="post"' in page
-    response = post(client, "/language", {"lang": "en", "next": "/login"})
-    assert response.headers["Location"] == "/login"
-    assert 'lang="en"' in client.get("/login").get_data(as_text=True)
+    response = post(client, "/language", {"lang": "en", "next": "/account/"}, token_from="/account/")
+    assert response.headers["Location"] == "/account/"
+    assert 'lang="en"' in client.get("/account/").get_data(as_text=True)
 
 
 # --- The Host header never reaches a link -----------------------------------------------------------------
@@ -398,7 +403,7 @@ def test_every_form_posted_by_every_role_with_a_valid_token_never_gives_a_5xx(ap
         login(client, own)
     elif who != ANON:
         login(client, make_user(role=who))
-    token = csrf_token(client, "/")
+    token = csrf_token(client, "/login" if who == ANON else "/")  # a visitor's pages carry no token but forms'
     posts = sorted((e for e in MATRIX if "POST" in _url_for(app, e)[1]), key=lambda e: e == "auth.logout")
     assert "reports.form" in posts and "cases.close" in posts
     assert client.post("/language", data={"lang": "ko", "next": "/", "csrf_token": token}).status_code == 302

@@ -10,6 +10,13 @@ from wtforms.validators import InputRequired
 from portal.services.content import LessonText
 
 
+def _csrf_meta() -> dict:
+    """Only a signed-in user's lesson forms record anything, so only theirs carry a CSRF token (lessons/routes.py)."""
+    from flask_login import current_user
+
+    return {"csrf": bool(current_user.is_authenticated)}
+
+
 class ScenarioForm(FlaskForm):
     """Pick one response to the scenario."""
 
@@ -19,7 +26,7 @@ class ScenarioForm(FlaskForm):
 
 def scenario_form(text: LessonText) -> ScenarioForm:
     """The scenario form with this lesson's question and choices."""
-    form = ScenarioForm()
+    form = ScenarioForm(meta=_csrf_meta())
     form.choice.label.text = text.scenario.question
     form.choice.choices = [(i, choice.text) for i, choice in enumerate(text.scenario.choices)]
     return form
@@ -51,4 +58,4 @@ def quiz_form(text: LessonText) -> QuizForm:
             choices=[(i, choice.text) for i, choice in enumerate(question.choices)],
             validators=[InputRequired(_l("Choose an answer to this question."))],
         ))
-    return LessonQuizForm()
+    return LessonQuizForm(meta=_csrf_meta())

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
-from flask import Blueprint, Response, abort, current_app, make_response, render_template, request, session
+from flask import Blueprint, Response, abort, make_response, render_template, request
 from flask_login import current_user
-from flask_wtf.csrf import generate_csrf
 
-from portal.extensions import db, limiter
+from portal import pagecache
+from portal.extensions import csrf, db, limiter
 from portal.i18n import locale_code
 from portal.lessons.forms import quiz_form, scenario_form
 from portal.models import STAFF_ROLES, Role
@@ -21,7 +19,6 @@ bp = Blueprint("lessons", __name__, url_prefix="/lessons")
 # NAT address: the per-address default limit would cut off a district's lesson period (DESIGN principle 8).
 limiter.exempt(bp)
 
-ETAG_PERIOD_SECONDS = 3600  # a revalidated copy is at most this old; its CSRF token lasts 4 hours
 
 
 @bp.record_once
@@ -51,29 +48,13 @@ def _started(lesson: Lesson):
     return None
 
 
-def _anonymous_etag(*parts: object) -> str | None:
-    """The ETag of an anonymous page, or None when the page must not be cached (signed in, a pending message)."""
-    if current_user.is_authenticated or session.get("_flashes"):
-        return None
-    generate_csrf()  # the page's language form needs a token: make sure the session has its secret first
-    secret = session.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), "")
-    period = int(time.time()) // ETAG_PERIOD_SECONDS
-    return service.page_etag(current_app.extensions["portal.lessons.fingerprint"],
-                             (request.full_path, *parts, locale_code(), current_app.config["DEMO_MODE"]), secret,
-                             period)
-
-
-def _conditional(render, *parts: object) -> Response:
-    """Answer 304 when an anonymous visitor already holds this page; otherwise render it with its ETag."""
-    etag = _anonymous_etag(*parts)
-    if etag and request.if_none_match.contains(etag):
-        response = Response(status=304)
-    else:
-        response = make_response(render())
-    if etag:
-        response.set_etag(etag)
-        # private: the page holds this session's CSRF token; no-cache: revalidate every time, answered by a 304.
-        response.headers["Cache-Control"] = "private, no-cache"
+def _conditional(render, *_parts: object) -> Response:
+    """A page for a visitor is the same bytes for every visitor in a language: offer it to the visitor page cache
+    (portal/pagecache.py), which answers later visitors, with an ETag and 304s, before the Flask stack."""
+    response = make_response(render())
+    if not current_user.is_authenticated and response.status_code == 200:
+        pagecache.offer()
+        response.headers["Cache-Control"] = "no-cache"  # the same for everyone: revalidate, and get a 304
         response.vary.update(("Cookie", "Accept-Language"))
     return response
 
@@ -142,6 +123,11 @@ def step(slug: str, number: int):
                                                 step=text.steps[number - 1]), lesson.slug, number)
 
 
+# A visitor's scenario choice and quiz change nothing on the server (there is no account to record them in), so a
+# visitor's forms carry no CSRF token and need no session: a forged cross-site post could at most show the visitor
+# a result page, which the other site cannot read (same-origin policy). A signed-in user's choice is recorded, so
+# their forms carry the session's token and validate_on_submit checks it (lessons/forms.py).
+@csrf.exempt
 @bp.route("/<slug>/scenario", methods=["GET", "POST"])
 def scenario(slug: str):
     """The scenario as a form; after a choice, the feedback for it."""
@@ -155,10 +141,12 @@ def scenario(slug: str):
         if current_user.is_authenticated:
             service.record_scenario(db.session, current_user, lesson.slug, chosen)
             db.session.commit()
-    return render_template("lessons/scenario.html", lesson=lesson, text=text, form=form, chosen=chosen,
-                           choice=text.scenario.choices[chosen] if chosen is not None else None)
+    page = lambda: render_template("lessons/scenario.html", lesson=lesson, text=text, form=form,  # noqa: E731
+                                   chosen=chosen, choice=text.scenario.choices[chosen] if chosen is not None else None)
+    return _conditional(page) if request.method == "GET" else page()
 
 
+@csrf.exempt
 @bp.route("/<slug>/quiz", methods=["GET", "POST"])
 def quiz(slug: str):
     """The quiz as a form; after sending, the score and the explanation of every choice."""
@@ -176,7 +164,9 @@ def quiz(slug: str):
             db.session.commit()
         return render_template("lessons/result.html", lesson=lesson, text=text, result=result, progress=progress,
                                next_lesson=service.next_lesson(lesson), band_done=band_done)
-    return render_template("lessons/quiz.html", lesson=lesson, text=text, form=form)
+    if request.method == "GET":
+        return _conditional(lambda: render_template("lessons/quiz.html", lesson=lesson, text=text, form=form))
+    return render_template("lessons/quiz.html", lesson=lesson, text=text, form=form), 422
 
 
 @bp.route("/<slug>/print")

@@ -249,7 +249,7 @@ def student_assignments(session: Session, user: User) -> list[StudentAssignment]
     return result
 
 
-# --- Conditional GET for anonymous lesson pages --------------------------------------------------------------
+# --- The content version of visitors' pages (part of the page cache's key, portal/pagecache.py) -----------------
 
 def page_fingerprint(app: Flask) -> str:
     """A hash of what shapes a lesson page besides the request: the content, the templates and the catalogs."""
@@ -260,17 +260,3 @@ def page_fingerprint(app: Flask) -> str:
     for path in sorted(files):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
-
-
-def page_etag(fingerprint: str, parts: Iterable[object], csrf_secret: str, period: int) -> str:
-    """An ETag for one anonymous page: the page's identity, the visitor's CSRF session secret and the time period.
-
-    The page carries a CSRF token (the language switch). Including a hash of the session's CSRF secret means
-    another browser session never revalidates to a copy holding a token it cannot use, and the time period
-    renews the page well before its token expires.
-    """
-    digest = hashlib.sha256(fingerprint.encode())
-    for part in parts:
-        digest.update(b"\0" + str(part).encode())
-    digest.update(b"\0" + hashlib.sha256(csrf_secret.encode()).digest() + str(period).encode())
-    return digest.hexdigest()[:32]
