@@ -157,7 +157,8 @@ class Server:
     def start(self) -> None:
         self.process = subprocess.Popen([PYTHON, "-c", "from portal.cli import main; main()", "serve", "--port",
                                          str(self.port), "--no-background", "--threads", "8"], env=self.env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        start_new_session=True)
         for _ in range(300):
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1)
@@ -167,7 +168,8 @@ class Server:
         raise SystemExit("the portal did not start")
 
     def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
+        # The server and its worker processes at once, as a crash or the OOM killer takes a service's cgroup.
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
 

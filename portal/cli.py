@@ -52,17 +52,34 @@ def init_command():
     click.echo(f"Instance folder: {current_app.instance_path}")
 
 
+SERVERS = ("granian", "waitress")
+
+
+def _default_server() -> str:
+    """granian on Linux and macOS (measured several times faster here, README "Performance"); waitress on Windows,
+    where granian's worker processes are not supported the same way, or when granian is not installed."""
+    if sys.platform.startswith("win"):
+        return "waitress"
+    try:
+        import granian  # noqa: F401
+    except ImportError:
+        return "waitress"
+    return "granian"
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--server", type=click.Choice(SERVERS), default=None,
+              help="The WSGI server (default: granian, or waitress on Windows).")
+@click.option("--workers", default=None, type=int,
+              help="granian worker processes (default: one per core with shared rate limits in Redis, else 1).")
+@click.option("--threads", default=8, show_default=True, type=int, help="Threads per process.")
 @click.option("--demo", is_flag=True, help="Seed the demo schools, show the demo banner, turn two-factor sign-in off.")
-@click.option("--no-background", is_flag=True, help="Do not run the periodic checks in this process.")
+@click.option("--no-background", is_flag=True, help="Do not run the periodic checks in this server.")
 @with_appcontext
-def serve_command(host, port, threads, demo, no_background):
-    """Serve the portal with the waitress WSGI server."""
-    import waitress
-
+def serve_command(host, port, server, workers, threads, demo, no_background):
+    """Serve the portal (granian by default, waitress on Windows) and run the periodic checks."""
     app = current_app._get_current_object()
     demo = demo or app.config["DEMO_MODE"]
     if demo and not _is_loopback(host):
@@ -76,13 +93,53 @@ def serve_command(host, port, threads, demo, no_background):
         summary = demo_service.seed(db.session, app.instance_path)
         db.session.commit()
         click.echo(demo_service.describe(summary))
+    db.session.remove()
+    server = server or _default_server()
+    if server == "waitress":
+        _serve_waitress(app, host, port, threads, no_background)
+    else:
+        _serve_granian(app, host, port, workers, threads, demo, no_background)
+
+
+def _serve_waitress(app, host: str, port: int, threads: int, no_background: bool) -> None:
+    import waitress
+
     if not no_background:
         from portal.services import background
 
         background.start(app)
-    click.echo(f"School Deepfake Response Portal: http://{host}:{port}/  (Ctrl+C stops it)")
-    db.session.remove()
+    click.echo(f"School Deepfake Response Portal: http://{host}:{port}/  (waitress; Ctrl+C stops it)")
     waitress.serve(app, host=host, port=port, threads=threads, ident="portal")
+
+
+def _serve_granian(app, host: str, port: int, workers: int | None, threads: int, demo: bool,
+                   no_background: bool) -> None:
+    """granian's worker processes each import portal.wsgi, configured through the environment like every command:
+    what this command decided (demo mode, the served address) is passed on that way."""
+    from granian.constants import Interfaces
+    from granian.server import Server
+
+    shared_limits = app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://"))
+    if workers is None:
+        # Rate limits kept in memory are per process: several processes would each allow the full number of
+        # failed sign-ins. Without Redis the portal runs one process (and says so); with it, one per core.
+        workers = (os.cpu_count() or 1) if shared_limits else 1
+        if not shared_limits and (os.cpu_count() or 1) > 1:
+            click.echo("One worker process: set PORTAL_REDIS_URL (shared rate limits) to use every core.")
+    elif workers > 1 and not shared_limits:
+        raise click.UsageError("Several worker processes need shared rate limits: set PORTAL_REDIS_URL first.")
+    os.environ.update({
+        "PORTAL_INSTANCE_PATH": app.instance_path,
+        "PORTAL_PUBLIC_URL": app.config["PUBLIC_URL"],
+        "PORTAL_TRUSTED_HOSTS": ",".join(app.config["TRUSTED_HOSTS"] or []),
+        "PORTAL_BACKGROUND": "0" if no_background else "1",
+    })
+    if demo:
+        os.environ["PORTAL_DEMO_MODE"] = "1"
+    click.echo(f"School Deepfake Response Portal: http://{host}:{port}/  "
+               f"(granian, {workers} worker process(es); Ctrl+C stops it)")
+    Server("portal.wsgi:app", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
+           blocking_threads=threads, websockets=False, respawn_failed_workers=True, log_access=False).serve()
 
 
 def _serve_public_url(app, host: str, port: int) -> None:
@@ -242,11 +299,18 @@ def keys_rotate_command():
 
 @click.command("tick")
 @with_appcontext
-def tick_command():
-    """Run the periodic checks once (escalations, retention): for cron."""
+@click.option("--force", is_flag=True, help="Run even if another process ran the checks less than a minute ago.")
+def tick_command(force):
+    """Run the periodic checks once (escalations, retention, mail retries): for cron."""
+    from datetime import timedelta
+
     from portal.services import background
 
-    results = background.run_checks(current_app._get_current_object())
+    app = current_app._get_current_object()
+    if not force and not background.claim(app, timedelta(seconds=50)):
+        click.echo("Another process of this deployment ran the checks less than a minute ago; nothing was done.")
+        return
+    results = background.run_checks(app)
     for name, count in results.items():
         click.echo(f"{name}: {count}")
 

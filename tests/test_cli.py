@@ -224,10 +224,44 @@ def test_keys_rotate_command_reencrypts_and_keeps_the_old_key(app, database_url,
     assert "'t1'" in text and "DATA_KEY_ID = 't1'" not in text
 
 
-def test_tick_command_runs_the_checks(app, database_url, tmp_path):
+def test_tick_command_runs_the_checks_once_a_minute_for_the_deployment(app, database_url, tmp_path):
     result = run_portal(["tick"], tmp_path / "instance", database_url)
     assert result.returncode == 0, result.stderr
     assert "escalate: 0" in result.stdout
+    again = run_portal(["tick"], tmp_path / "instance", database_url)
+    assert "nothing was done" in again.stdout and "escalate" not in again.stdout
+    forced = run_portal(["tick", "--force"], tmp_path / "instance", database_url)
+    assert "escalate: 0" in forced.stdout
+
+
+def test_of_processes_claiming_the_checks_at_once_exactly_one_runs_them(app):
+    import threading
+    from datetime import timedelta
+
+    from portal.models.base import utcnow
+    from portal.services import background
+
+    now = utcnow()
+    results, ready = [], threading.Barrier(6)
+
+    def try_claim():
+        ready.wait()
+        results.append(background.claim(app, timedelta(seconds=50), now))
+
+    threads = [threading.Thread(target=try_claim) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * 5 + [True]
+    assert not background.claim(app, timedelta(seconds=50), now + timedelta(seconds=49))
+    assert background.claim(app, timedelta(seconds=50), now + timedelta(seconds=50))  # the next period
+
+
+def test_several_workers_without_shared_rate_limits_are_refused(tmp_path):
+    result = run_portal(["serve", "--server", "granian", "--workers", "2", "--port", "1"], tmp_path / "inst",
+                        f"sqlite:///{tmp_path}/x.db")
+    assert result.returncode != 0 and "PORTAL_REDIS_URL" in result.stderr
 
 
 def test_the_migrations_build_exactly_the_models(app):

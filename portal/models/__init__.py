@@ -42,6 +42,6 @@ from portal.models.lessons import Assignment, LessonProgress  # noqa: E402
 
 __all__ += ["Assignment", "LessonProgress"]
 
-from portal.models.mail import OutboxMail  # noqa: E402
+from portal.models.mail import BackgroundLease, OutboxMail  # noqa: E402
 
-__all__ += ["OutboxMail"]
+__all__ += ["BackgroundLease", "OutboxMail"]

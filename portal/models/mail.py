@@ -1,4 +1,5 @@
-"""Outgoing mail, written in the same transaction as what it describes and delivered after commit."""
+"""Outgoing mail (written in the same transaction as what it describes and delivered after commit), and the lease
+that lets one process of a deployment run the periodic checks that deliver it."""
 
 from __future__ import annotations
 
@@ -30,3 +31,14 @@ class OutboxMail(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     given_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(String(80))  # an exception class name, never content
+
+
+class BackgroundLease(db.Model):
+    """Who runs the periodic checks this minute: a row per job, claimed by one process of the whole deployment
+    (every server and worker tries; an UPDATE that only succeeds when the lease has run out picks one)."""
+
+    __tablename__ = "background_leases"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(120))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,17 @@
+"""The WSGI application for a server that imports it by name (granian, gunicorn): `portal.wsgi:app`.
+
+The instance folder and settings come from the environment (PORTAL_INSTANCE_PATH, PORTAL_*), like every command;
+`portal serve` sets them for its worker processes. With PORTAL_BACKGROUND=1 each process also runs the periodic
+checks' loop, and the lease in the database lets one process of the deployment run them each minute.
+"""
+
+import os
+
+from portal import create_app
+
+app = create_app()
+
+if os.environ.get("PORTAL_BACKGROUND") == "1":
+    from portal.services import background
+
+    background.start(app)
