@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, make_response, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, make_response, redirect, render_template, session, url_for
 from flask_login import current_user
 
 from portal.extensions import db, limiter, shared_limits_down
@@ -51,13 +51,3 @@ def quick_exit():
 def healthz():
     """Liveness check for the WSGI server and the browser tests; says whether rate limits are shared right now."""
     return {"status": "ok", "rate_limits": "per-process fallback" if shared_limits_down() else "ok"}
-
-
-@bp.app_context_processor
-def _language_form():
-    # A function, so that the form (and its CSRF token, which starts a session) is made only on pages that show
-    # it: the school's public page shows language links instead and sets no cookie.
-    # formdata=None: the switch on every page never reads the request's body (a page answering a POST, or an
-    # error page for a body that is too large, must not parse it again).
-    return {"language_form": lambda: LanguageForm(formdata=None, lang=session.get("lang"),
-                                                  next=request.full_path.rstrip("?"))}
