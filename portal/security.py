@@ -88,8 +88,14 @@ def _enforce_session_limits():
         session.clear()
         flash(_("Your session ended because it was idle for too long. Please sign in again."), "info")
         return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
-    session["seen"] = now
+    if now - seen >= SEEN_RESOLUTION:
+        # Idle time is counted to the minute: rewriting the session on every request would re-sign and resend the
+        # cookie with every page for nothing.
+        session["seen"] = now
     return None
+
+
+SEEN_RESOLUTION = 60  # seconds
 
 
 def _set_headers(response):

@@ -132,6 +132,17 @@ def test_idle_session_times_out(app, make_user, login, monkeypatch):
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
+def test_activity_is_recorded_to_the_minute_without_resending_the_cookie_each_page(app, make_user, login,
+                                                                                  monkeypatch):
+    (c,) = _signed_in_clients(app, login, make_user(role="teacher"), 1)
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 61)
+    assert "Set-Cookie" in c.get("/account/").headers  # a minute later: activity recorded
+    assert "Set-Cookie" not in c.get("/account/").headers  # again at once: nothing to record
+    monkeypatch.setattr(time, "time", lambda: real() + 25 * 60)
+    assert c.get("/account/").status_code == 200  # active 24 minutes ago: still signed in
+
+
 def test_student_idle_limit_is_longer(app, make_user, login, monkeypatch):
     user_id = make_user(role="student")
     (c,) = _signed_in_clients(app, login, user_id, 1)
