@@ -99,6 +99,12 @@ AUDIT_LABELS = {
     "receipt_code_refused": _l("A wrong receipt code was entered"),
 }
 
+# The counselor's landing page: a figure for each group of open cases, and the inbox's filter by it.
+ATTENTION_LABELS = {
+    "open": _l("Open cases"), "urgent": _l("Urgent"), "new": _l("Not acknowledged yet"),
+    "due_now": _l("Police report due now"), "overdue": _l("Overdue"),
+    "waiting": _l("New messages from reporters"),
+}
 CASE_KIND_LABELS = {
     "incident": _l("Incident report"), "student_request": _l("Student request for help"),
     # Translators: a case sent through the school's public page, without signing in.
@@ -109,7 +115,7 @@ GROUPS = {
     "status": STATUS_LABELS, "reporter_status": REPORTER_STATUS_LABELS, "entry": ENTRY_LABELS,
     "outcome": OUTCOME_LABELS, "takedown": TAKEDOWN_LABELS, "category": CATEGORY_LABELS,
     "platform": PLATFORM_LABELS, "victim": VICTIM_LABELS, "ynu": YNU_LABELS, "audit": AUDIT_LABELS,
-    "relation": RELATION_LABELS, "case_kind": CASE_KIND_LABELS,
+    "relation": RELATION_LABELS, "case_kind": CASE_KIND_LABELS, "attention": ATTENTION_LABELS,
 }
 
 

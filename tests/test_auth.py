@@ -28,13 +28,13 @@ def test_wrong_password_is_refused_with_a_message(app, client, make_user):
     response = post(client, "/login", {"username": username_of(app, user_id), "password": "wrong-password-1"},
                     token_from="/login")
     assert response.status_code == 200
-    assert "사용자 이름 또는 비밀번호가 올바르지 않습니다" in response.get_data(as_text=True)
+    assert "아이디 또는 비밀번호가 올바르지 않습니다" in response.get_data(as_text=True)
     assert client.get("/dashboard/").status_code == 302
 
 
 def test_unknown_user_gets_the_same_message(client):
     response = post(client, "/login", {"username": "nobody-here", "password": "whatever-123"}, token_from="/login")
-    assert "사용자 이름 또는 비밀번호가 올바르지 않습니다" in response.get_data(as_text=True)
+    assert "아이디 또는 비밀번호가 올바르지 않습니다" in response.get_data(as_text=True)
 
 
 def test_next_only_redirects_within_the_site(app, client, make_user):
@@ -100,7 +100,7 @@ def test_deactivation_and_role_change_end_sessions(app, make_user, login, change
 
 @pytest.mark.parametrize("new,message", [
     ("short1", "10자 이상"),
-    ("password123", "추측하기 쉽습니다"),
+    ("password123", "너무 쉽게 추측할 수 있는 비밀번호입니다"),
 ])
 def test_weak_passwords_are_refused(app, make_user, login, new, message):
     user_id = make_user()
@@ -193,7 +193,7 @@ def test_per_address_limit_stops_a_spray(app):
     responses = [post(c, "/login", {"username": f"user{i}", "password": "wrong-guess-123"}, token_from="/login")
                  for i in range(6)]
     assert [r.status_code for r in responses] == [200] * 5 + [429]
-    assert "시도가 너무 많습니다" in responses[-1].get_data(as_text=True)
+    assert "시도 횟수가 너무 많습니다" in responses[-1].get_data(as_text=True)
 
 
 def test_concurrent_sign_ins_never_fail(app, make_user):

@@ -151,7 +151,7 @@ def test_roster_cells_are_checked(app, school, login):
     page = admin.post("/admin/classes/import", data={"csrf_token": token, "roster": (io.BytesIO(roster.encode()),
                                                                                        "roster.csv")},
                       content_type="multipart/form-data").get_data(as_text=True)
-    assert "2번째 줄" in page and "3번째 줄" in page and "1에서 12" in page
+    assert "2번째 줄" in page and "3번째 줄" in page and "1~12 사이의 숫자가 아닙니다" in page
     assert 'name="payload"' not in page
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(User).where(User.role == "student")) == 0

@@ -57,7 +57,7 @@ def test_full_journey_from_report_to_closure(app, staff, login, reported):
     inbox = lead.get("/cases/").get_data(as_text=True)
     assert reported.reference in inbox and "Kim Minji" not in inbox  # no names in the list
     page = lead.get(case_url(reported)).get_data(as_text=True)
-    assert "내용 안내" in page and "<details" in page  # content note before the narrative
+    assert "내용 주의" in page and "<details" in page  # content note before the narrative
     assert post(lead, case_url(reported, "/acknowledge"), token_from=case_url(reported)).status_code == 302
     entry = {"kind": "police_report", "happened_at": "2026-11-20T10:00", "agency": "Seoul Mapo Police",
              "report_number": "2026-4471", "text": "Reported by phone."}
@@ -97,7 +97,7 @@ def test_reopen_and_a_late_entry_on_a_closed_case(app, staff, login, reported):
     late = {"kind": "police_report", "happened_at": "2026-11-20T10:00", "agency": "Mapo Police",
             "report_number": "2026-9001", "text": ""}
     page = lead.get(case_url(reported)).get_data(as_text=True)
-    assert "늦게 알게 된 내용 추가" in page
+    assert "종결 후 기록 추가" in page
     assert post(lead, case_url(reported, "/entries"), late, token_from=case_url(reported)).status_code == 302
     with app.app_context():
         case = db.session.get(Case, reported.id)
@@ -125,7 +125,7 @@ def test_log_is_append_only_and_corrections_point_back(app, staff, login, report
         assert [e.text for e in entries] == ["Met the student at 10.", "The meeting was at 11, not 10."]
         assert entries[1].corrects_id == first.id
     page = lead.get(case_url(reported)).get_data(as_text=True)
-    assert f"#{first.id} 항목을 바로잡음" in page
+    assert f"기록 #{first.id} 정정" in page
     # There is no route that edits or deletes an entry.
     rules = [r.rule for r in app.url_map.iter_rules() if r.endpoint.startswith("cases.")]
     assert not any("edit" in r or "delete" in r for r in rules)
@@ -138,7 +138,7 @@ def test_bad_log_entry_keeps_what_was_typed(app, staff, login, reported):
                     token_from=case_url(reported))
     assert response.status_code == 422
     page = response.get_data(as_text=True)
-    assert "신고한 경찰 기관을 적어 주세요" in page and "KEEP-ME-123" in page
+    assert "신고한 경찰관서를 입력하십시오" in page and "KEEP-ME-123" in page
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(ResponseEntry)) == 0
 
@@ -187,7 +187,7 @@ def test_admin_and_lead_see_who_opened_the_case(app, staff, login, reported):
     lead.get(case_url(reported))
     admin = signed_in(app, login, staff["admin"])
     page = admin.get(case_url(reported, "/access")).get_data(as_text=True)
-    assert "사안 파일을 열람함" in page
+    assert "사안 기록 열람" in page
     assert "Kim Minji" not in page and "group chat" not in page
     assert signed_in(app, login, staff["counselor"]).get(case_url(reported, "/access")).status_code == 404
 
@@ -460,7 +460,7 @@ def test_a_new_case_says_due_now_not_overdue(app, staff, login, reported):
     lead = signed_in(app, login, staff["lead"])
     for path in ("/cases/", case_url(reported)):
         page = lead.get(path).get_data(as_text=True)
-        assert "지금 해야 함 — 즉시(청소년성보호법 제34조 제2항)" in page, path
+        assert "즉시 이행(청소년성보호법 제34조 제2항)" in page, path
         assert "기한 지남" not in page, path
     english = lead.get(case_url(reported), headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "Due now — immediately (Child and Youth Sex Protection Act Art. 34(2))" in english
@@ -511,8 +511,8 @@ def test_closing_needs_an_outcome_and_a_confirmation_and_nothing_is_preselected(
     close_form = page[page.index('id="close"'):]
     assert "checked" not in close_form[:close_form.index("</form>")]  # no outcome is preselected
     reasons = {"reason_police_report": "The victim's guardian reported it at the police station."}
-    for data, message in (({"confirm": "y", **reasons}, "처리 결과를 선택해 주십시오"),
-                          ({"outcome": "resolved", **reasons}, "종결해도 된다는 것을 확인")):
+    for data, message in (({"confirm": "y", **reasons}, "처리 결과를 선택하십시오"),
+                          ({"outcome": "resolved", **reasons}, "종결 확인란에 체크하십시오")):
         response = post(lead, case_url(reported, "/close"), data, token_from=case_url(reported))
         assert response.status_code == 422 and message in response.get_data(as_text=True)
         assert "The victim&#39;s guardian reported it" in response.get_data(as_text=True)  # kept
@@ -606,7 +606,7 @@ def test_a_student_request_starts_without_duties_until_it_is_classified(app, sta
     assert _duty_ids(app, case.id) == set()
     lead = signed_in(app, login, staff["lead"])
     page = lead.get(case_url(case)).get_data(as_text=True)
-    assert "무엇에 관한 요청입니까" in page and "지금 해야 함" not in page
+    assert "이 요청은 어떤 사안입니까" in page and "즉시 이행" not in page
     assert post(lead, case_url(case, "/classify"), {}, token_from=case_url(case)).status_code == 422
     before = utcnow()
     assert post(lead, case_url(case, "/classify"), {"classification": "minor_sex_crime"},
@@ -618,7 +618,7 @@ def test_a_student_request_starts_without_duties_until_it_is_classified(app, sta
         assert [e.kind for e in stored.entries] == ["classified_minor_sex_crime"]
         assert cases.duty_deadline(stored, police, utcnow()).state == "due_now"
     page = lead.get(case_url(case)).get_data(as_text=True)
-    assert "지금 해야 함 — 즉시(청소년성보호법 제34조 제2항)" in page
+    assert "즉시 이행(청소년성보호법 제34조 제2항)" in page
     again = post(lead, case_url(case, "/classify"), {"classification": "other"}, token_from=case_url(case))
     assert again.status_code == 422  # decided once, and logged
 
@@ -770,3 +770,27 @@ def test_korean_pages_write_four_digit_years(app, staff, login, reported):
         assert not re.search(r"(?<![\d.])\d{2}\. \d{1,2}\. \d{1,2}\.", page), path
     english = lead.get(case_url(reported), headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert re.search(r"\d{1,2} [A-Z][a-z]{2} 20\d\d, \d{1,2}:\d{2}", english)
+
+
+def test_the_counselors_landing_page_shows_the_work_and_each_figure_opens_it(app, staff, login, make_user):
+    teacher = signed_in(app, login, staff["teacher"])
+    file_report(teacher, urgent="yes", description="urgent one")
+    file_report(teacher, urgent="no", victim_kind="staff", description="about an adult")
+    file_report(teacher, urgent="no", description="a third")
+    lead = signed_in(app, login, staff["lead"])
+    with app.app_context():
+        first = db.session.scalar(select(Case).where(Case.urgent.is_(True)))
+    post(lead, case_url(first, "/acknowledge"), token_from=case_url(first))
+    page = lead.get("/dashboard/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    figures = dict(re.findall(r'attention=(\w+)"><span class="figure-number">(\d+)</span>', page))
+    # Three open; one urgent; two not acknowledged; the police report is due now on the two about students.
+    assert figures == {"open": "3", "urgent": "1", "new": "2", "due_now": "2", "overdue": "0", "waiting": "0"}
+    inbox = lead.get("/cases/?attention=new", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Showing: Not acknowledged yet." in inbox
+    table = inbox[inbox.index('<table class="inbox">'):]  # the notices above the table still name every case
+    assert first.reference not in table and table.count("<tr>") == 1 + 2  # the header row and two cases
+    urgent = lead.get("/cases/?attention=urgent").get_data(as_text=True)
+    assert urgent[urgent.index('<table class="inbox">'):].count("<tr>") == 1 + 1
+    assert lead.get("/cases/?attention=nonsense").status_code == 200  # an unknown group shows every open case
+    other = signed_in(app, login, staff["other_counselor"])
+    assert 'attention=open"><span class="figure-number">0<' in other.get("/dashboard/").get_data(as_text=True)

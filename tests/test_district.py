@@ -37,7 +37,7 @@ def test_duplicate_code_is_refused(app, district, make_school):
     make_school("hanbit")
     response = post(district, "/district/schools", {"code": "hanbit", "name_ko": "x", "name_en": "y"},
                     token_from="/district/schools")
-    assert response.status_code == 422 and "이미 쓰고 있는 학교 코드" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "이미 사용 중인 학교 코드" in response.get_data(as_text=True)
 
 
 def test_deactivated_school_cannot_sign_in(app, district, make_user, login):

@@ -29,9 +29,9 @@ def staff(make_user):
 def test_guidance_comes_first_and_says_the_essentials(app, client, staff, login):
     login(client, staff["teacher"])
     page = client.get("/reports/new").get_data(as_text=True)
-    assert "저장하거나 캡처하거나 전달하지 마세요" in page
+    assert "저장하거나 캡처하거나 전달하지 마십시오" in page
     assert "청소년성보호법 제34조 제2항" in page
-    assert "누가 이 신고를 보나요" in page
+    assert "이 신고를 볼 수 있는 사람" in page
     english = client.get("/reports/new", headers={"Accept-Language": "en"})
     assert "Who will see this report" in english.get_data(as_text=True)
 
@@ -57,7 +57,7 @@ def test_teacher_files_a_report_and_gets_a_receipt(app, client, staff, login):
     receipt = client.get(response.headers["Location"]).get_data(as_text=True)
     year = only_case(app).created_at.year
     assert f"HANBIT-{year}-0001" in receipt
-    assert "아직 경찰에 신고해야 합니다" in receipt  # police were not told
+    assert "경찰 신고를 해야 합니다" in receipt  # police were not told
     assert "02-735-8994" in receipt  # help lines
     assert "Kim Minji" not in receipt  # the receipt repeats no names
 
@@ -82,7 +82,7 @@ def test_bad_input_gets_messages_and_keeps_what_was_typed(app, client, staff, lo
     response = post(client, "/reports/new/form", data, token_from="/reports/new/form")
     page = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert "일어난 일을 하나 이상 고르세요" in page and "무슨 일이 있었는지 적어 주세요" in page
+    assert "일어난 일을 하나 이상 선택하십시오" in page and "어떤 일이 있었는지 적으십시오" in page
     assert "keep this text" in page
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Case)) == 0
@@ -209,7 +209,7 @@ def test_police_already_told_satisfies_the_duty(app, client, staff, login):
     response = file_report(client, police_told="yes", police_told_at="2026-11-20T09:00",
                            police_report_number="2026-123")
     receipt = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "아직 경찰에 신고해야 합니다" not in receipt
+    assert "경찰 신고를 해야 합니다" not in receipt
     with app.app_context():
         item = db.session.scalar(select(DutyItem).where(DutyItem.duty_id == "police_report"))
         assert item.done_at is not None
@@ -226,7 +226,7 @@ def test_my_reports_shows_status_only(app, client, staff, login):
         cases.add_entry(db.session, lead, c, "note", c.created_at, "SECRET COUNSELOR NOTE")
         db.session.commit()
     page = client.get("/reports/mine").get_data(as_text=True)
-    assert case.reference in page and "상담교사가 확인했습니다" in page
+    assert case.reference in page and "상담교사 처리 중" in page
     assert "SECRET COUNSELOR NOTE" not in page
     other = app.test_client()
     login(other, staff["teacher2"])
@@ -246,7 +246,7 @@ def test_student_asks_for_help(app, client, staff, make_user, login):
     case = only_case(app)
     assert case.kind == "student_request"
     mine = client.get("/reports/mine").get_data(as_text=True)
-    assert case.reference in mine and "상담 선생님을 기다리고" in mine
+    assert case.reference in mine and "상담교사 확인 대기" in mine
     assert _assignees(app, case.id) == {staff["lead"], staff["counselor"]}
     assert client.get(f"/cases/{case.public_id}").status_code == 404
 
@@ -259,7 +259,7 @@ def test_a_report_excluding_everyone_who_could_receive_it_is_refused(app, client
     response = post(client, "/reports/new/form", data, token_from="/reports/new/form")
     assert response.status_code == 422
     text = response.get_data(as_text=True)
-    assert "이 신고를 받을 사람이 학교에 없습니다" in text and "117" in text and "112" in text
+    assert "이 신고를 받을 수 있는 사람이 학교에 없습니다" in text and "117" in text and "112" in text
     assert "A fake image of a student was posted" in text  # what was typed is kept
     english = post(client, "/reports/new/form", data, token_from="/reports/new/form",
                    headers={"Accept-Language": "en"})
@@ -304,7 +304,7 @@ def test_a_student_in_danger_sees_what_to_do_right_now(app, client, staff, make_
                     token_from="/reports/help")
     assert response.status_code == 302 and response.headers["Location"].endswith("/sent")
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    for words in ("지금 위험하다면 바로 전화하세요", "112", "117", "02-735-8994", "다음 등교일", "내 요청"):
+    for words in ("지금 위험하다면 바로 전화하세요", "112", "117", "02-735-8994", "다음 등교일", "내 도움 요청"):
         assert words in page, words
     english = client.get(response.headers["Location"], headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "If you are in danger now, call now" in english and "next school day" in english
@@ -315,8 +315,8 @@ def test_a_student_in_danger_sees_what_to_do_right_now(app, client, staff, make_
     assert staff["lead"] in notified
     # The dashboard button, the menu and the list all say "My requests".
     mine = client.get("/reports/mine").get_data(as_text=True)
-    assert "<h1>내 요청</h1>" in mine and case.reference in mine
-    assert "내 요청" in client.get("/").get_data(as_text=True)
+    assert "<h1>내 도움 요청</h1>" in mine and case.reference in mine
+    assert "내 도움 요청" in client.get("/").get_data(as_text=True)
     # Another student cannot open this page.
     other = app.test_client()
     login(other, make_user(role="student"))

@@ -216,7 +216,7 @@ def test_headers_on_server_errors(app, make_user, login):
     _assert_security_headers(response)
     body = response.get_data(as_text=True)
     assert "secret internal detail" not in body and "Traceback" not in body
-    assert "문제가 생겼습니다" in body
+    assert "문제가 발생했습니다" in body
 
 
 def test_signed_in_pages_are_not_cached(app, client, make_user, login):

@@ -63,17 +63,21 @@ def inbox():
     status = request.args.get("status") or "open"
     category = request.args.get("category") if request.args.get("category") in CATEGORY_LABELS else None
     mine = request.args.get("mine") == "1"
+    # From the landing page's figures: one group of the open cases (urgent, due now, overdue, …).
+    attention = request.args.get("attention") if request.args.get("attention") in cases.ATTENTION else None
+    if attention:
+        status = "open"
     now = utcnow()
     found = cases.inbox(db.session, current_user, status=status if status != "all" else None, category=category,
                         mine=mine)
     notices = db.session.scalars(select(Notification).where(Notification.user_id == current_user.id,
                                                             Notification.read_at.is_(None))
                                  .order_by(Notification.created_at.desc()).limit(20)).all()
-    waiting = set(db.session.scalars(select(Notification.case_id).where(
-        Notification.user_id == current_user.id, Notification.read_at.is_(None),
-        Notification.kind == "reporter_message")))
+    waiting = cases.waiting_cases(db.session, current_user)
+    if attention:
+        found = [case for case in found if cases.needs(case, attention, now, waiting)]
     return render_template("cases/inbox.html", cases=found, now=now, status=status, category=category, mine=mine,
-                           notices=notices, waiting=waiting, next_deadline=cases.next_deadline,
+                           attention=attention, notices=notices, waiting=waiting, next_deadline=cases.next_deadline,
                            ack_deadline=cases.ack_deadline,
                            categories=CATEGORY_LABELS, no_counselor=_school_without_counselor())
 

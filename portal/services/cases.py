@@ -18,6 +18,7 @@ from portal.models import (
     CaseExclusion,
     CaseStatus,
     DutyItem,
+    Notification,
     ReceiptCode,
     ResponseEntry,
     Role,
@@ -541,6 +542,35 @@ def inbox(session: Session, user: User, *, status: str | None = None, category: 
     query = query.order_by(Case.status == CaseStatus.CLOSED, Case.urgent.desc(), Case.next_due_at.is_(None),
                            Case.next_due_at, Case.created_at.desc())
     return list(session.scalars(query))
+
+
+ATTENTION = ("open", "urgent", "new", "due_now", "overdue", "waiting")
+
+
+def waiting_cases(session: Session, user: User) -> set[int]:
+    """Cases where the reporter wrote and this user has not opened the case since."""
+    return set(session.scalars(select(Notification.case_id).where(
+        Notification.user_id == user.id, Notification.read_at.is_(None), Notification.kind == "reporter_message")))
+
+
+def needs(case: Case, what: str, now: datetime, waiting: set[int]) -> bool:
+    """Whether an open case is in one of the ATTENTION groups (the landing page's figures, the inbox's filter)."""
+    if what == "urgent":
+        return case.urgent
+    if what == "new":
+        return case.status == CaseStatus.NEW
+    if what in ("due_now", "overdue"):
+        return any(d.state == what for d in deadlines(case, now))
+    if what == "waiting":
+        return case.id in waiting
+    return True  # "open"
+
+
+def workload(session: Session, user: User, now: datetime) -> dict[str, int]:
+    """How many of the open cases this user may see are in each ATTENTION group."""
+    open_cases = inbox(session, user, status="open")
+    waiting = waiting_cases(session, user)
+    return {what: sum(1 for case in open_cases if needs(case, what, now, waiting)) for what in ATTENTION}
 
 
 # --- escalation ---------------------------------------------------------------------------------------

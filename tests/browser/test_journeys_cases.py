@@ -9,7 +9,7 @@ from browserkit import sign_in, sign_out
 
 WORDS = {
     "ko": {"review": "신고 내용 확인하기", "send": "신고 보내기", "ack": "접수 확인", "add": "기록에 추가",
-           "close": "사안 종결", "print": "사안 보고서 인쇄용", "received": "신고가 접수되었습니다"},
+           "close": "사안 종결", "print": "사안 보고서 인쇄", "received": "신고가 접수되었습니다"},
     "en": {"review": "Review my report", "send": "Send the report", "ack": "Acknowledge", "add": "Add to the log",
            "close": "Close the case", "print": "Printable case report", "received": "Your report was received"},
 }
@@ -207,8 +207,8 @@ def test_case_file_by_keyboard_alone(live_server, open_page):
 @pytest.mark.parametrize("lang", ["ko", "en"])
 def test_a_student_in_danger_is_told_what_to_do_now(live_server, open_page, axe, lang):
     """Signed out, the help form leads to the help lines; signed in, an urgent request gets the 'call now' page."""
-    words = {"ko": {"send": "상담 선생님께 보내기", "now": "지금 위험하다면 바로 전화하세요", "mine": "내 요청",
-                    "help": "지금 도움 받기"},
+    words = {"ko": {"send": "상담 선생님께 보내기", "now": "지금 위험하다면 바로 전화하세요", "mine": "내 도움 요청",
+                    "help": "지금 도움받기"},
              "en": {"send": "Send to a counselor", "now": "If you are in danger now, call now",
                     "mine": "My requests", "help": "Get help now"}}[lang]
     page = open_page(lang)
