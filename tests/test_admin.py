@@ -246,6 +246,9 @@ def test_dashboard_hides_small_counts_and_names(app, admin, make_user):
     assert "5 미만" in page
     assert "SECRETNAME" not in page and "<svg" in page
     assert ">3<" not in page
+    # In the chart itself a small count is a short hatched bar that says so, not an empty box.
+    svg = page[page.index("<svg"):page.index("</svg>")]
+    assert 'class="bar-suppressed"' in svg and '<text x="30"' in svg and "5 미만" in svg
 
 
 def test_suppression_rule():
