@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browserkit import sign_in, sign_out
+from browserkit import follow, sign_in, sign_out
 
 WORDS = {
     "ko": {"review": "신고 내용 확인하기", "send": "신고 보내기", "ack": "접수 확인", "add": "기록에 추가",
@@ -16,12 +16,13 @@ WORDS = {
 
 
 def file_report(page, base, axe, lang, description):
+    # follow(), not click(): axe must check the page a click loads, not the one still being replaced.
     page.goto(base + "/reports/new")
     axe.check(page, f"report guidance [{lang}]")
-    page.locator("a.button.primary").click()
+    follow(page.locator("a.button.primary"))
     axe.check(page, f"report form [{lang}]")
     # Submitting nothing shows the errors, summarised at the top and linked to their fields.
-    page.get_by_role("button", name=WORDS[lang]["review"]).click()
+    follow(page.get_by_role("button", name=WORDS[lang]["review"]))
     assert page.locator("#error-summary").is_visible()
     axe.check(page, f"report form with errors [{lang}]")
     page.locator("input[name=categories][value=distribution]").check()
@@ -31,10 +32,10 @@ def file_report(page, base, axe, lang, description):
     page.locator("input[name=urgent][value=yes]").check()
     page.locator("input[name=police_told][value=no]").check()
     page.locator("textarea[name=description]").fill(description)
-    page.get_by_role("button", name=WORDS[lang]["review"]).click()
+    follow(page.get_by_role("button", name=WORDS[lang]["review"]))
     axe.check(page, f"report review [{lang}]")
     assert description in page.content()
-    page.get_by_role("button", name=WORDS[lang]["send"]).click()
+    follow(page.get_by_role("button", name=WORDS[lang]["send"]))
     page.wait_for_url(re.compile(r".*/receipt$"))
     axe.check(page, f"report receipt [{lang}]")
     reference = page.locator(".reference").inner_text()
@@ -52,11 +53,11 @@ def test_report_to_closure(live_server, open_page, axe, lang):
     sign_in(counselor, live_server, "hanbit-counselor1")
     counselor.goto(live_server + "/cases/")
     axe.check(counselor, f"case inbox [{lang}]")
-    counselor.get_by_role("link", name=reference, exact=True).click()
+    follow(counselor.get_by_role("link", name=reference, exact=True))
     axe.check(counselor, f"case file [{lang}]")
     case_url = counselor.url
     assert "badge-due-now" in counselor.content()  # the police report is due now, not "overdue"
-    counselor.get_by_role("button", name=WORDS[lang]["ack"], exact=True).click()
+    follow(counselor.get_by_role("button", name=WORDS[lang]["ack"], exact=True))
     # Closing while the police report is still open asks why; without a reason it is refused, on the page.
     assert counselor.locator("textarea[name=reason_police_report]").is_visible()
     counselor.locator("input[name=outcome][value=resolved]").check()
@@ -69,20 +70,20 @@ def test_report_to_closure(live_server, open_page, axe, lang):
     counselor.locator("input[name=happened_at]").fill("2026-11-20T10:00")
     counselor.locator("input[name=agency]").fill("Mapo Police Station")
     counselor.locator("input[name=report_number]").fill("2026-000123")
-    counselor.get_by_role("button", name=WORDS[lang]["add"]).click()
+    follow(counselor.get_by_role("button", name=WORDS[lang]["add"]))
     counselor.locator("select[name=kind]").select_option("takedown")
     counselor.locator("input[name=happened_at]").fill("2026-11-20T11:00")
     counselor.locator("input[name=link]").fill("t.me/some-channel")
     counselor.locator("select[name=platform]").select_option("telegram")
     counselor.locator("select[name=takedown_status]").select_option("requested")
-    counselor.get_by_role("button", name=WORDS[lang]["add"]).click()
+    follow(counselor.get_by_role("button", name=WORDS[lang]["add"]))
     assert "2026-000123" in counselor.content()
     assert counselor.locator("input[name=outcome]:checked").count() == 0  # nothing preselected
     counselor.locator("input[name=outcome][value=referred_to_police]").check()
     counselor.locator("input[name=confirm]").check()
-    counselor.get_by_role("button", name=WORDS[lang]["close"]).click()
+    follow(counselor.get_by_role("button", name=WORDS[lang]["close"]))
     axe.check(counselor, f"closed case file [{lang}]")
-    counselor.get_by_role("link", name=WORDS[lang]["print"]).click()
+    follow(counselor.get_by_role("link", name=WORDS[lang]["print"]))
     axe.check(counselor, f"printable case report [{lang}]")
     assert re.search(r"[0-9a-f]{64}", counselor.content())
 
