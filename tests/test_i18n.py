@@ -105,3 +105,15 @@ def test_the_law_is_named_as_in_the_legal_facts_and_immediately_is_never_softene
     pot = (PROJECT_ROOT / "translations" / "messages.pot").read_text(encoding="utf-8")
     assert not re.search(r"(?<!Child and )Youth Sex Protection Act", pot)
     assert "right after this form" not in pot
+
+
+def test_korean_never_says_dangsin_and_signs_in_with_an_id():
+    """당신 reads as cold or confrontational in a school: pages address their reader per audience or not at all.
+    Korean users sign in with 아이디, never 사용자 이름."""
+    with open(PROJECT_ROOT / "translations" / "ko" / "LC_MESSAGES" / "messages.po", "rb") as handle:
+        catalog = read_po(handle)
+    strings = [s for m in catalog if m.id for s in (m.string if isinstance(m.string, tuple) else (m.string,))]
+    assert not [s for s in strings if "당신" in s]
+    assert not [s for s in strings if "사용자 이름" in s]
+    username = catalog.get("Username")
+    assert username is not None and username.string == "아이디"

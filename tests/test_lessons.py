@@ -325,3 +325,17 @@ def test_the_language_links_of_a_cached_page_work(client):
     assert 'href="?lang=en"' in html
     english = client.get(f"/lessons/{A1}?lang=en")
     assert 'lang="en"' in page(english) and f'href="/lessons/{A1}/step/1?lang=en"' in page(english)
+
+
+def test_my_lessons_shows_a_lesson_finished_without_an_assignment(app, client, make_user, login):
+    login(client, make_user(role="student"))
+    assert "Lessons I finished on my own" not in page(client.get("/lessons/mine", headers=EN))
+    post(client, f"/lessons/{A1}/quiz", right_answers(A1), token_from=f"/lessons/{A1}/quiz")
+    html = page(client.get("/lessons/mine", headers=EN))
+    assert "Lessons I finished on my own" in html and f'href="/lessons/{A1}"' in html and "best score 100%" in html
+
+
+def test_the_home_page_says_what_to_do_if_it_was_sent_to_you(client):
+    html = page(client.get("/", headers=EN))
+    assert "If someone sent it to you" in html and "not your fault" in html and "tell a trusted adult honestly" in html
+    assert "no consequences" not in html  # possession is a crime: nothing may promise otherwise

@@ -75,7 +75,8 @@ def index():
 def my_lessons():
     """The lessons assigned to the student's classes, with due dates and status, and certificates earned."""
     assignments = service.student_assignments(db.session, current_user)
-    return render_template("lessons/mine.html", assignments=assignments,
+    finished = service.finished_lessons(db.session, current_user, [item.lesson.slug for item in assignments])
+    return render_template("lessons/mine.html", assignments=assignments, finished=finished,
                            certificates=service.completed_bands(db.session, current_user))
 
 

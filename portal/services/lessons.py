@@ -226,6 +226,18 @@ class StudentAssignment:
         return status_of(self.progress)
 
 
+def finished_lessons(session: Session, user: User,
+                     except_slugs: Iterable[str] = ()) -> list[tuple[Lesson, LessonProgress]]:
+    """Lessons the user finished (passed the quiz), newest first, leaving out `except_slugs` (the assigned ones)."""
+    skip = set(except_slugs)
+    rows = session.scalars(select(LessonProgress).where(LessonProgress.user_id == user.id,
+                                                        LessonProgress.completed_at.is_not(None))
+                           .order_by(LessonProgress.completed_at.desc()))
+    library = lesson_library()
+    return [(library.get(row.lesson_slug), row) for row in rows
+            if row.lesson_slug not in skip and library.get(row.lesson_slug) is not None]
+
+
 def student_assignments(session: Session, user: User) -> list[StudentAssignment]:
     """Lessons assigned to the student's classes, soonest due first; one row per lesson."""
     rows = session.scalars(
