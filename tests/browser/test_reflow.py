@@ -18,6 +18,7 @@ LAYOUT_PROBLEMS = """() => {
     (typeof el.className === 'string' && el.className ? '.' + el.className.trim().split(/\\s+/).join('.') : '');
   for (const el of document.body.querySelectorAll('*')) {
     if (el.parentElement.closest('.table-scroll') || el.closest('.visually-hidden, .skip-link, option')) continue;
+    if (el.parentElement.closest('svg')) continue;  // a drawing scales with its viewBox: the svg box is measured
     const style = getComputedStyle(el);
     if (style.display === 'none' || style.visibility === 'hidden') continue;
     const box = el.getBoundingClientRect();
