@@ -272,3 +272,33 @@ def test_forgot_password_never_reveals_accounts(app, make_user):
     body = message_from_bytes(outbox[0].read_bytes(), policy=policy.default).get_body().get_content()
     token = LINK_RE.search(body).group(1)
     assert app.test_client().get(f"/set-password/{token}").status_code == 200
+
+
+def test_the_user_list_pages_filters_by_class_and_shows_each_students_class(app, admin, make_school):
+    client, _ = admin
+    from portal.models import Classroom, classroom_students
+
+    school_id = make_school("hanbit")
+    with app.app_context():
+        rooms = [Classroom(school_id=school_id, name=name) for name in ("2-3", "2-4")]
+        db.session.add_all(rooms)
+        students = [User(username=f"pupil-{n:03d}", role="student", school_id=school_id, display_name=f"Pupil {n}")
+                    for n in range(150)]
+        db.session.add_all(students)
+        db.session.flush()
+        db.session.execute(classroom_students.insert(), [
+            {"classroom_id": rooms[n % 2].id, "student_id": student.id} for n, student in enumerate(students)])
+        db.session.commit()
+        room_24 = rooms[1].id
+    en = {"Accept-Language": "en"}
+    first = client.get("/admin/users?role=student", headers=en).get_data(as_text=True)
+    assert "Showing 1–100 of 150." in first and "Page 1 of 2" in first
+    assert first.count('<tr><td><a href="/admin/users/') == 100 and "<td>2-3</td>" in first and "<td>2-4</td>" in first
+    assert 'href="/admin/users?page=2&amp;role=student"' in first
+    second = client.get("/admin/users?role=student&page=2", headers=en).get_data(as_text=True)
+    assert "Showing 101–150 of 150." in second and second.count('<tr><td><a href="/admin/users/') == 50
+    in_class = client.get(f"/admin/users?class={room_24}", headers=en).get_data(as_text=True)
+    assert "Showing 1–75 of 75." in in_class and "<td>2-3</td>" not in in_class
+    assert "Page 1 of" not in in_class  # one page: no pager
+    odd = client.get("/admin/users?page=999&class=abc", headers=en)
+    assert odd.status_code == 200 and "Page 2 of 2" in odd.get_data(as_text=True)

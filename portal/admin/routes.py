@@ -22,7 +22,7 @@ from portal.extensions import client_address, db, shared_limits_down
 from portal.forms import EmptyForm
 from portal.i18n import lang_attrs
 from portal.messages import message_for
-from portal.models import Classroom, Role, User
+from portal.models import Classroom, Role, User, classroom_students
 from portal.security import guard_blueprint
 from portal.services import accounts, audit, cases, mail, notify_accounts, roster, stats
 from portal.services.schools import SchoolError, set_lead
@@ -66,17 +66,48 @@ def dashboard():
 
 @bp.route("/users")
 def users():
-    """Everyone at the school, searchable by name or username and filterable by role."""
+    """Everyone at the school, a page at a time: searchable by name or username, filterable by role and class,
+    each student shown with their class."""
     query = select(User).where(User.school_id == current_user.school_id)
     text = request.args.get("q", "").strip()[:80]
     role = request.args.get("role", "")
+    classes = db.session.scalars(select(Classroom).where(Classroom.school_id == current_user.school_id,
+                                                         Classroom.archived.is_(False)).order_by(Classroom.name)).all()
+    class_id = request.args.get("class", type=int)
     if text:
         like = f"%{text.lower()}%"
         query = query.where(or_(func.lower(User.username).like(like), func.lower(User.display_name).like(like)))
     if role in (Role.STUDENT, Role.TEACHER, Role.COUNSELOR, Role.SCHOOL_ADMIN):
         query = query.where(User.role == role)
-    people = db.session.scalars(query.order_by(User.role, User.username).limit(500)).all()
-    return render_template("admin/users.html", people=people, q=text, role=role)
+    if class_id in {c.id for c in classes}:
+        query = query.where(User.id.in_(select(classroom_students.c.student_id)
+                                        .where(classroom_students.c.classroom_id == class_id)))
+    else:
+        class_id = None
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    pages = max(1, -(-total // USERS_PER_PAGE))
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
+    people = db.session.scalars(query.order_by(User.role, User.username)
+                                .offset((page - 1) * USERS_PER_PAGE).limit(USERS_PER_PAGE)).all()
+    return render_template("admin/users.html", people=people, q=text, role=role, classes=classes,
+                           class_id=class_id, page=page, pages=pages, total=total, per_page=USERS_PER_PAGE,
+                           class_names=_class_names([p.id for p in people if p.role == Role.STUDENT]))
+
+
+USERS_PER_PAGE = 100
+
+
+def _class_names(student_ids: list[int]) -> dict[int, str]:
+    """Each of these students' current classes, by student id, in one query."""
+    names: dict[int, list[str]] = {}
+    if student_ids:
+        rows = db.session.execute(select(classroom_students.c.student_id, Classroom.name)
+                                  .join(Classroom, Classroom.id == classroom_students.c.classroom_id)
+                                  .where(classroom_students.c.student_id.in_(student_ids),
+                                         Classroom.archived.is_(False)).order_by(Classroom.name))
+        for student_id, name in rows:
+            names.setdefault(student_id, []).append(name)
+    return {student_id: ", ".join(found) for student_id, found in names.items()}
 
 
 def _link_url(raw: str) -> str:
