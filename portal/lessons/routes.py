@@ -48,10 +48,10 @@ def _started(lesson: Lesson):
     return None
 
 
-def _conditional(render, *_parts: object) -> Response:
+def _page(html: str) -> Response:
     """A page for a visitor is the same bytes for every visitor in a language: offer it to the visitor page cache
     (portal/pagecache.py), which answers later visitors, with an ETag and 304s, before the Flask stack."""
-    response = make_response(render())
+    response = make_response(html)
     if not current_user.is_authenticated and response.status_code == 200:
         pagecache.offer()
         response.headers["Cache-Control"] = "no-cache"  # the same for everyone: revalidate, and get a 304
@@ -67,7 +67,7 @@ def index():
     if current_user.is_authenticated:
         progress = service.progress_by_slug(db.session, current_user)
         return render_template("lessons/index.html", bands=bands, progress=progress)
-    return _conditional(lambda: render_template("lessons/index.html", bands=bands, progress=None))
+    return _page(render_template("lessons/index.html", bands=bands, progress=None))
 
 
 @bp.route("/mine")
@@ -108,8 +108,7 @@ def overview(slug: str):
     lesson = _lesson_or_404(slug)
     text = lesson.text(locale_code())
     progress = _started(lesson)
-    return _conditional(lambda: render_template("lessons/overview.html", lesson=lesson, text=text,
-                                                progress=progress), lesson.slug)
+    return _page(render_template("lessons/overview.html", lesson=lesson, text=text, progress=progress))
 
 
 @bp.route("/<slug>/step/<int:number>")
@@ -120,8 +119,8 @@ def step(slug: str, number: int):
     if not 1 <= number <= len(text.steps):
         abort(404)
     _started(lesson)
-    return _conditional(lambda: render_template("lessons/step.html", lesson=lesson, text=text, number=number,
-                                                step=text.steps[number - 1]), lesson.slug, number)
+    return _page(render_template("lessons/step.html", lesson=lesson, text=text, number=number,
+                                 step=text.steps[number - 1]))
 
 
 # A visitor's scenario choice and quiz change nothing on the server (there is no account to record them in), so a
@@ -142,9 +141,9 @@ def scenario(slug: str):
         if current_user.is_authenticated:
             service.record_scenario(db.session, current_user, lesson.slug, chosen)
             db.session.commit()
-    page = lambda: render_template("lessons/scenario.html", lesson=lesson, text=text, form=form,  # noqa: E731
-                                   chosen=chosen, choice=text.scenario.choices[chosen] if chosen is not None else None)
-    return _conditional(page) if request.method == "GET" else page()
+    html = render_template("lessons/scenario.html", lesson=lesson, text=text, form=form, chosen=chosen,
+                           choice=text.scenario.choices[chosen] if chosen is not None else None)
+    return _page(html) if request.method == "GET" else html
 
 
 @csrf.exempt
@@ -166,7 +165,7 @@ def quiz(slug: str):
         return render_template("lessons/result.html", lesson=lesson, text=text, result=result, progress=progress,
                                next_lesson=service.next_lesson(lesson), band_done=band_done)
     if request.method == "GET":
-        return _conditional(lambda: render_template("lessons/quiz.html", lesson=lesson, text=text, form=form))
+        return _page(render_template("lessons/quiz.html", lesson=lesson, text=text, form=form))
     return render_template("lessons/quiz.html", lesson=lesson, text=text, form=form), 422
 
 
@@ -176,6 +175,5 @@ def print_view(slug: str):
     lesson = _lesson_or_404(slug)
     text = lesson.text(locale_code())
     for_staff = current_user.is_authenticated and current_user.role in STAFF_ROLES
-    return _conditional(lambda: render_template("lessons/print.html", lesson=lesson, text=text, for_staff=for_staff),
-                        lesson.slug)
+    return _page(render_template("lessons/print.html", lesson=lesson, text=text, for_staff=for_staff))
 
