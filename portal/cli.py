@@ -315,6 +315,22 @@ def tick_command(force):
         click.echo(f"{name}: {count}")
 
 
+@click.group("figures")
+def figures_group():
+    """The dashboards' running counts of cases."""
+
+
+@figures_group.command("rebuild")
+@with_appcontext
+def figures_rebuild_command():
+    """Recount the dashboards' figures from the cases (after restoring an old backup or editing the database)."""
+    from portal.services import figures
+
+    counted = figures.rebuild(db.session)
+    db.session.commit()
+    click.echo(f"Recounted the figures of {counted} cases.")
+
+
 @click.command("purge")
 @click.option("--dry-run", is_flag=True, help="Only count what would be warned about or deleted; change nothing.")
 @with_appcontext
@@ -495,6 +511,6 @@ def translate_compile():
 def init_app(app) -> None:
     """Register the portal's commands on the app's CLI group."""
     for command in (init_command, serve_command, seed_demo_command, create_school_command, create_user_command,
-                    audit_group, translate_group, keys_group, tick_command, content_group, purge_command,
+                    audit_group, translate_group, keys_group, tick_command, content_group, purge_command, figures_group,
                     backup_command, restore_command):
         app.cli.add_command(command)

@@ -375,14 +375,14 @@ def test_inbox_orders_urgent_and_overdue_first(app, staff):
         lead = db.session.get(User, staff["lead"])
         cases.acknowledge(db.session, lead, db.session.get(Case, calm.id))
         db.session.commit()
-        order = [c.reference for c in cases.inbox(db.session, lead)]
+        order = [c.reference for c in cases.inbox(db.session, lead).cases]
         assert order[0] == hot.reference  # urgent first
         # Then by the earliest open deadline, stored on the case: "calm" has the police duty due at once;
         # "other" (an adult victim: no police duty) is due to be acknowledged within 24 hours.
         assert order[1:] == [calm.reference, other.reference]
         stored = db.session.get(Case, calm.id)
         assert stored.next_due_at == cases.next_deadline(stored, utcnow()).at
-        only_threats = cases.inbox(db.session, lead, category="threat")
+        only_threats = cases.inbox(db.session, lead, category="threat").cases
         assert [c.reference for c in only_threats] == [hot.reference]
         assert calm.reference in order
 

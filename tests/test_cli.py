@@ -275,3 +275,42 @@ def test_the_migrations_build_exactly_the_models(app):
         with db.engine.connect() as connection:
             diff = compare_metadata(MigrationContext.configure(connection), db.metadata)
     assert diff == [], diff
+
+
+def test_upgrading_counts_the_dashboards_figures_of_existing_cases(tmp_path, monkeypatch):
+    """A school that upgrades keeps its dashboard: the migration that adds the running counts counts the cases it
+    finds; `portal figures rebuild` counts them again the same way."""
+    from datetime import timedelta
+
+    from conftest import base_config
+    from flask_migrate import upgrade
+
+    from portal import create_app
+    from portal.models import Case, CaseFigure
+    from portal.models.base import utcnow
+
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path))
+    url = f"sqlite:///{tmp_path}/old.db"
+    app = create_app(base_config(url, tmp_path))
+    migrations = str(Path(__file__).resolve().parents[1] / "portal" / "migrations")
+    opened = utcnow().replace(day=3, hour=1)
+    with app.app_context():
+        upgrade(directory=migrations, revision="0009")
+        school = School(code="hanbit", name_ko="한빛중학교", name_en="Hanbit")
+        db.session.add(school)
+        db.session.flush()
+        for number in range(3):
+            db.session.execute(Case.__table__.insert().values(
+                public_id=f"old-{number}", school_id=school.id, reference=f"HANBIT-2026-{number:04d}",
+                kind="incident", categories="threat", platforms="telegram,discord", victim_kind="staff",
+                urgent=False, victim_knows="unknown", guardians_told="unknown", police_told=False, status="closed",
+                submission_token=f"old-token-{number}", created_at=opened, updated_at=opened,
+                acknowledged_at=opened + timedelta(hours=2)))
+        db.session.commit()
+        upgrade(directory=migrations)
+        rows = set(db.session.execute(select(CaseFigure.figure, CaseFigure.count)).all())
+        assert rows == {("opened", 3), ("category:threat", 3), ("platform:telegram", 3), ("platform:discord", 3),
+                        ("ack:20", 3)}
+        db.engine.dispose()
+    result = run_portal(["figures", "rebuild"], tmp_path, url)
+    assert result.returncode == 0 and "3 cases" in result.stdout

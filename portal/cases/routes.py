@@ -59,27 +59,32 @@ def _local_to_utc(value):
 
 @bp.route("/")
 def inbox():
-    """The cases this user may see, urgent and overdue first."""
-    status = request.args.get("status") or "open"
+    """The cases this user may see, urgent and overdue first, a page at a time (the next page starts after the
+    last case shown, so a deep page costs what the first does)."""
+    status = request.args.get("status") if request.args.get("status") in INBOX_STATUSES else "open"
     category = request.args.get("category") if request.args.get("category") in CATEGORY_LABELS else None
     mine = request.args.get("mine") == "1"
     # From the landing page's figures: one group of the open cases (urgent, due now, overdue, …).
     attention = request.args.get("attention") if request.args.get("attention") in cases.ATTENTION else None
     if attention:
         status = "open"
+    after = request.args.get("after", "")[:32] or None
     now = utcnow()
-    found = cases.inbox(db.session, current_user, status=status if status != "all" else None, category=category,
-                        mine=mine)
+    page = cases.inbox(db.session, current_user, status=None if status == "all" else status, category=category,
+                       mine=mine, attention=attention, after=after, now=now)
     notices = db.session.scalars(select(Notification).where(Notification.user_id == current_user.id,
                                                             Notification.read_at.is_(None))
                                  .order_by(Notification.created_at.desc()).limit(20)).all()
-    waiting = cases.waiting_cases(db.session, current_user)
-    if attention:
-        found = [case for case in found if cases.needs(case, attention, now, waiting)]
-    return render_template("cases/inbox.html", cases=found, now=now, status=status, category=category, mine=mine,
-                           attention=attention, notices=notices, waiting=waiting, next_deadline=cases.next_deadline,
-                           ack_deadline=cases.ack_deadline,
-                           categories=CATEGORY_LABELS, no_counselor=_school_without_counselor())
+    chosen = (("status", status), ("category", category), ("mine", "1" if mine else None), ("attention", attention))
+    filters = {key: value for key, value in chosen if value and value != "open"}  # kept on the page links
+    return render_template("cases/inbox.html", page=page, cases=page.cases, now=now, status=status,
+                           category=category, mine=mine, attention=attention, filters=filters, paged=bool(after),
+                           notices=notices, waiting=cases.waiting_cases(db.session, current_user),
+                           next_deadline=cases.next_deadline, categories=CATEGORY_LABELS,
+                           no_counselor=_school_without_counselor())
+
+
+INBOX_STATUSES = ("open", "new", "acknowledged", "in_progress", "closed", "all")
 
 
 def _school_without_counselor() -> bool:

@@ -23,6 +23,7 @@ from portal.models.cases import (  # noqa: E402
     CaseAssignee,
     CaseCounter,
     CaseExclusion,
+    CaseFigure,
     CaseMessage,
     CaseStatus,
     CaseTombstone,
@@ -34,8 +35,8 @@ from portal.models.cases import (  # noqa: E402
 )
 
 __all__ += [
-    "Case", "CaseAssignee", "CaseCounter", "CaseExclusion", "CaseMessage", "CaseStatus", "CaseTombstone", "DutyItem",
-    "Notification", "ReceiptCode", "ReporterSession", "ResponseEntry",
+    "Case", "CaseAssignee", "CaseCounter", "CaseExclusion", "CaseFigure", "CaseMessage", "CaseStatus", "CaseTombstone",
+    "DutyItem", "Notification", "ReceiptCode", "ReporterSession", "ResponseEntry",
 ]
 
 from portal.models.lessons import Assignment, LessonProgress  # noqa: E402

@@ -6,7 +6,7 @@ import enum
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, false
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -54,11 +54,15 @@ class Case(db.Model):
     """One incident report or student request and everything the school did about it."""
 
     __tablename__ = "cases"
-    __table_args__ = (UniqueConstraint("school_id", "reference"),)
+    __table_args__ = (
+        UniqueConstraint("school_id", "reference"),
+        # The inbox pages a school's cases of one status newest first.
+        Index("ix_cases_school_status_created", "school_id", "status", "created_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
-    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))
     reference: Mapped[str] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(20), default="incident")  # one of CASE_KINDS
     # A student's request carries no checklist until a counselor records whether it concerns a sex crime
@@ -271,6 +275,19 @@ class Notification(db.Model):
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     case: Mapped[Case | None] = relationship()
+
+
+class CaseFigure(db.Model):
+    """A running count for the dashboards: the cases a school opened in a month, by category and by platform, and
+    how long they took to acknowledge (in tenths of an hour). Counted as cases open and are acknowledged, so a
+    dashboard reads a few hundred rows however many cases the school has had (services/figures.py)."""
+
+    __tablename__ = "case_figures"
+
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM of the case's opening, in UTC
+    figure: Mapped[str] = mapped_column(String(40), primary_key=True)  # opened, category:…, platform:…, ack:<tenths>
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class CaseTombstone(db.Model):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, literal, or_, select, true, tuple_
+from sqlalchemy import case as sql_case
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -25,9 +26,9 @@ from portal.models import (
     School,
     User,
 )
-from portal.models.base import utcnow
+from portal.models.base import UTCDateTime, utcnow
 from portal.models.cases import CLASSIFICATIONS, CLASSIFIED_KINDS, ENTRY_KINDS, OUTCOMES, TAKEDOWN_STATUSES
-from portal.services import audit, duties, notify
+from portal.services import audit, duties, figures, notify
 from portal.services.background import CHECKS
 from portal.services.errors import ServiceError
 from portal.services.schools import lead_counselor
@@ -203,6 +204,7 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
     _start_checklist(session, case, now, police_told_at=(data.police_told_at or now) if data.police_told else None,
                      guardians_told=data.guardians_told == "yes")
     refresh_next_due(case)
+    figures.count_opened(session, case)
     # An anonymous case keeps no address, not even in its audit rows.
     audit.record(session, "case_created", actor=reporter, case_id=case.id, school_id=school.id,
                  target=None if reporter else "anonymous", address=address if reporter else None)
@@ -288,6 +290,7 @@ def acknowledge(session: Session, user: User, case: Case, address: str | None = 
         raise CaseError("not_new")
     case.status = CaseStatus.ACKNOWLEDGED
     case.acknowledged_at = now or utcnow()
+    figures.count_acknowledged(session, case)
     refresh_next_due(case)
     _log_status(session, user, case, "case_acknowledged", address)
 
@@ -526,25 +529,55 @@ def ack_deadline(case: Case) -> datetime:
     return case.created_at + timedelta(hours=hours)
 
 
-def inbox(session: Session, user: User, *, status: str | None = None, category: str | None = None,
-          mine: bool = False) -> list[Case]:
-    """Cases this user may see: urgent and overdue first, then by deadline."""
-    query = select(Case).where(visible_cases_clause(user)).options(selectinload(Case.duties))
-    if status == "open":
-        query = query.where(Case.status != CaseStatus.CLOSED)
-    elif status:
-        query = query.where(Case.status == status)
-    if category:
-        query = query.where(Case.categories.contains(category))
-    if mine:
-        query = query.where(exists().where(and_(CaseAssignee.case_id == Case.id, CaseAssignee.user_id == user.id)))
-    # Open before closed, urgent first, then the earliest open deadline (overdue ones are the earliest).
-    query = query.order_by(Case.status == CaseStatus.CLOSED, Case.urgent.desc(), Case.next_due_at.is_(None),
-                           Case.next_due_at, Case.created_at.desc())
-    return list(session.scalars(query))
-
+# --- the inbox and what needs attention, in SQL ---------------------------------------------------------
+#
+# Counted and filtered in the database, so that a school's thousands of past cases cost nothing: the clauses
+# below state the same rules as duty_deadline() and ack_deadline() (a test compares them case by case).
 
 ATTENTION = ("open", "urgent", "new", "due_now", "overdue", "waiting")
+PAGE_SIZE = 50
+OPEN_STATUSES = (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.IN_PROGRESS)
+
+
+def _open_item():
+    return and_(DutyItem.case_id == Case.id, DutyItem.done_at.is_(None), DutyItem.not_applicable_at.is_(None))
+
+
+def _immediate(school: School) -> list[str]:
+    return [rule.id for rule in duties.rules(school.jurisdiction) if rule.immediate]
+
+
+def _late_ack(school: School, now: datetime):
+    """A new case past its acknowledgement deadline."""
+    return and_(Case.status == CaseStatus.NEW, or_(
+        and_(Case.urgent.is_(True), Case.created_at <= now - timedelta(hours=school.ack_urgent_hours)),
+        and_(Case.urgent.is_(False), Case.created_at <= now - timedelta(hours=school.ack_normal_hours))))
+
+
+def _late_item(school: School, now: datetime):
+    """An open checklist item past its deadline; one due immediately only after the school's grace period."""
+    immediate = _immediate(school)
+    return and_(_open_item(), or_(
+        and_(DutyItem.duty_id.in_(immediate), DutyItem.due_at <= now - timedelta(minutes=school.duty_grace_minutes)),
+        and_(DutyItem.duty_id.not_in(immediate), DutyItem.due_at <= now)))
+
+
+def attention_clause(what: str, school: School, now: datetime, user: User | None = None):
+    """A WHERE clause selecting the open cases of a school in one ATTENTION group (the landing page's figures,
+    the inbox's filter, the dashboards' overdue count)."""
+    if what == "urgent":
+        return Case.urgent.is_(True)
+    if what == "new":
+        return Case.status == CaseStatus.NEW
+    if what == "overdue":
+        return or_(_late_ack(school, now), exists().where(_late_item(school, now)))
+    if what == "due_now":
+        grace_start = now - timedelta(minutes=school.duty_grace_minutes)
+        return exists().where(_open_item(), DutyItem.duty_id.in_(_immediate(school)), DutyItem.due_at > grace_start)
+    if what == "waiting":
+        return Case.id.in_(select(Notification.case_id).where(
+            Notification.user_id == user.id, Notification.read_at.is_(None), Notification.kind == "reporter_message"))
+    return true()  # "open"
 
 
 def waiting_cases(session: Session, user: User) -> set[int]:
@@ -553,24 +586,100 @@ def waiting_cases(session: Session, user: User) -> set[int]:
         Notification.user_id == user.id, Notification.read_at.is_(None), Notification.kind == "reporter_message")))
 
 
-def needs(case: Case, what: str, now: datetime, waiting: set[int]) -> bool:
-    """Whether an open case is in one of the ATTENTION groups (the landing page's figures, the inbox's filter)."""
-    if what == "urgent":
-        return case.urgent
-    if what == "new":
-        return case.status == CaseStatus.NEW
-    if what in ("due_now", "overdue"):
-        return any(d.state == what for d in deadlines(case, now))
-    if what == "waiting":
-        return case.id in waiting
-    return True  # "open"
+def workload_query(user: User, now: datetime):
+    """One query counting the open cases this user may see in each ATTENTION group."""
+    return select(*[func.count().filter(attention_clause(what, user.school, now, user)).label(what)
+                    for what in ATTENTION]).select_from(Case).where(visible_cases_clause(user),
+                                                                     Case.status.in_(OPEN_STATUSES))
 
 
 def workload(session: Session, user: User, now: datetime) -> dict[str, int]:
     """How many of the open cases this user may see are in each ATTENTION group."""
-    open_cases = inbox(session, user, status="open")
-    waiting = waiting_cases(session, user)
-    return {what: sum(1 for case in open_cases if needs(case, what, now, waiting)) for what in ATTENTION}
+    return dict(session.execute(workload_query(user, now)).one()._mapping)
+
+
+@dataclass
+class InboxPage:
+    """One page of the inbox; `after` names the last case when more follow (the next page starts after it)."""
+
+    cases: list[Case]
+    after: str | None
+    total: int | None  # how many match, where counting is cheap (open cases); None for closed ones
+
+
+NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)  # sorts a case without an open deadline after every other
+
+
+def _open_order():
+    """Open cases: urgent first, then the earliest open deadline (overdue ones are the earliest), newest first."""
+    due = func.coalesce(Case.next_due_at, literal(NO_DEADLINE, UTCDateTime))
+    urgent = sql_case((Case.urgent.is_(True), 1), else_=0)  # a number: SQL compares it with the anchor's
+    return [(urgent, True), (due, False), (Case.created_at, True), (Case.id, True)]
+
+
+def _after(keys, anchor: Case):
+    """Rows that come after `anchor` in the order of `keys` ((expression, descending) pairs): the keyset."""
+    values = _anchor_values(anchor)
+    clauses = []
+    for index, (key, descending) in enumerate(keys):
+        equal = [k == v for (k, _d), v in zip(keys[:index], values[:index], strict=True)]
+        clauses.append(and_(*equal, key < values[index] if descending else key > values[index]))
+    return or_(*clauses)
+
+
+def _anchor_values(case: Case) -> list:
+    return [int(case.urgent), case.next_due_at or NO_DEADLINE, case.created_at, case.id]
+
+
+def inbox_query(user: User, *, status: str | None = "open", category: str | None = None, mine: bool = False,
+                attention: str | None = None, now: datetime | None = None, anchor: Case | None = None):
+    """The query of one inbox segment: open cases (urgent, then by deadline) or closed ones (newest first)."""
+    query = select(Case).where(visible_cases_clause(user))
+    if category:
+        query = query.where(Case.categories.contains(category))
+    if mine:
+        query = query.where(exists().where(and_(CaseAssignee.case_id == Case.id, CaseAssignee.user_id == user.id)))
+    if status == CaseStatus.CLOSED:
+        query = query.where(Case.status == CaseStatus.CLOSED)
+        if anchor is not None and anchor.status == CaseStatus.CLOSED:
+            # A row-value comparison: both databases walk the (school, status, created_at, id) index from here.
+            query = query.where(tuple_(Case.created_at, Case.id) < (anchor.created_at, anchor.id))
+        return query.order_by(Case.created_at.desc(), Case.id.desc())
+    query = query.where(Case.status == status if status in OPEN_STATUSES else Case.status.in_(OPEN_STATUSES))
+    if attention:
+        query = query.where(attention_clause(attention, user.school, now or utcnow(), user))
+    if anchor is not None and anchor.status != CaseStatus.CLOSED:
+        query = query.where(_after(_open_order(), anchor))
+    return query.order_by(*[key.desc() if descending else key for key, descending in _open_order()])
+
+
+def inbox(session: Session, user: User, *, status: str | None = "open", category: str | None = None,
+          mine: bool = False, attention: str | None = None, after: str | None = None,
+          now: datetime | None = None) -> InboxPage:
+    """A page of the cases this user may see: open ones first (urgent, then by deadline), then closed ones
+    (newest first) when status is None ("all"). `after` is the public id of the previous page's last case."""
+    now = now or utcnow()
+    anchor = session.scalar(select(Case).where(Case.public_id == after, visible_cases_clause(user))) if after else None
+    segments = [CaseStatus.CLOSED] if status == CaseStatus.CLOSED else [status or "open"]
+    if status is None and not attention:
+        segments.append(CaseStatus.CLOSED)
+    if anchor is not None and anchor.status == CaseStatus.CLOSED and len(segments) == 2:
+        segments = segments[1:]  # the open cases were on earlier pages
+    found: list[Case] = []
+    for segment in segments:
+        query = inbox_query(user, status=segment, category=category, mine=mine, attention=attention, now=now,
+                            anchor=anchor)
+        found += session.scalars(query.options(selectinload(Case.duties)).limit(PAGE_SIZE + 1 - len(found))).all()
+        if len(found) > PAGE_SIZE:
+            break
+    more = len(found) > PAGE_SIZE
+    found = found[:PAGE_SIZE]
+    total = None
+    if status != CaseStatus.CLOSED:
+        counted = inbox_query(user, status=status or "open", category=category, mine=mine, attention=attention,
+                              now=now).order_by(None)
+        total = session.scalar(select(func.count()).select_from(counted.subquery()))
+    return InboxPage(found, found[-1].public_id if more else None, total)
 
 
 # --- escalation ---------------------------------------------------------------------------------------
@@ -586,24 +695,33 @@ def _escalation_targets(session: Session, case: Case) -> list[User]:
     return targets or [a.user for a in case.assignees if a.user.active]
 
 
+def escalation_query(school: School, now: datetime):
+    """The school's open cases with something not yet escalated: a late acknowledgement or an overdue item. The
+    work of each check follows what became late since the last one, not the number of cases."""
+    late_item = exists().where(_late_item(school, now), DutyItem.escalated_at.is_(None))
+    late_ack = and_(_late_ack(school, now), Case.ack_escalated_at.is_(None))
+    return select(Case).where(Case.school_id == school.id, Case.status.in_(OPEN_STATUSES),
+                              or_(late_ack, late_item)).order_by(Case.id)
+
+
 def escalate(session: Session, app: Flask, now: datetime) -> int:
     """Notify the lead and the school admin, once per item, about late acknowledgements and overdue duties."""
     done = 0
-    open_cases = select(Case).where(Case.status != CaseStatus.CLOSED).options(selectinload(Case.duties))
-    for case in session.scalars(open_cases):
-        if case.status == CaseStatus.NEW and case.ack_escalated_at is None and ack_deadline(case) <= now:
-            notify.notify(session, _escalation_targets(session, case), case, "ack_overdue")
-            case.ack_escalated_at = now
-            audit.record(session, "escalated_ack", case_id=case.id, school_id=case.school_id, address="tick")
-            done += 1
-        for item in overdue_duties(case, now):
-            if item.escalated_at is None:
-                notify.notify(session, _escalation_targets(session, case), case, "duty_overdue",
-                              open_since=case.created_at, now=now)
-                item.escalated_at = now
-                audit.record(session, "escalated_duty", case_id=case.id, school_id=case.school_id,
-                             target=f"duty:{item.duty_id}", address="tick")
+    for school in session.scalars(select(School)).all():
+        for case in session.scalars(escalation_query(school, now).options(selectinload(Case.duties))).all():
+            if case.status == CaseStatus.NEW and case.ack_escalated_at is None and ack_deadline(case) <= now:
+                notify.notify(session, _escalation_targets(session, case), case, "ack_overdue")
+                case.ack_escalated_at = now
+                audit.record(session, "escalated_ack", case_id=case.id, school_id=case.school_id, address="tick")
                 done += 1
+            for item in overdue_duties(case, now):
+                if item.escalated_at is None:
+                    notify.notify(session, _escalation_targets(session, case), case, "duty_overdue",
+                                  open_since=case.created_at, now=now)
+                    item.escalated_at = now
+                    audit.record(session, "escalated_duty", case_id=case.id, school_id=case.school_id,
+                                 target=f"duty:{item.duty_id}", address="tick")
+                    done += 1
     return done
 
 

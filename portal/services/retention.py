@@ -27,7 +27,7 @@ from portal.models import (
     School,
     User,
 )
-from portal.services import audit, notify
+from portal.services import audit, background, notify
 from portal.services.background import CHECKS
 from portal.services.schools import lead_counselor
 
@@ -177,13 +177,17 @@ def checkpoint(engine: Engine) -> None:
 
 
 def daily_purge(session: Session, app: Flask, now: datetime) -> int:
-    """The background check: apply the retention rules at most once a (UTC) day per process."""
+    """The background check: apply the retention rules once a (UTC) day per deployment, however many servers and
+    `portal tick` processes run (a lease in the database until the next midnight)."""
     today = now.date().isoformat()
     if app.extensions.get("portal.retention_day") == today:
         return 0
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=now.tzinfo)
+    app.extensions["portal.retention_day"] = today
+    if not background.claim(app, midnight - now, now, name="retention"):
+        return 0  # another process of this deployment has done today's
     done = purge(session, app, now)
     session.commit()
-    app.extensions["portal.retention_day"] = today
     if done:
         checkpoint(session.get_bind())
     return done

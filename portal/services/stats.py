@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
 
-from portal.models import Case, CaseStatus, Classroom, Role, School, User, classroom_students
+from portal.models import Case, CaseFigure, Classroom, Role, School, User, classroom_students
 from portal.models.base import utcnow
 from portal.models.lessons import LessonProgress
 from portal.services import cases as case_service
+from portal.services import figures as figure_counts
 
 SMALL = 5  # counts from 1 to SMALL-1 are shown as "fewer than 5" so that no one can be singled out
 
@@ -30,7 +30,7 @@ class Figures:
     open_by_status: dict[str, int] = field(default_factory=dict)
     open_urgent: int = 0
     overdue: int = 0
-    ack_hours: list[float] = field(default_factory=list)
+    median_ack_hours: float | None = None  # last twelve months, to a tenth of an hour; None under SMALL cases
     by_month: dict[str, int] = field(default_factory=dict)
     by_category: dict[str, int] = field(default_factory=dict)
     by_platform: dict[str, int] = field(default_factory=dict)
@@ -38,10 +38,6 @@ class Figures:
     staff_trained: int = 0
     lessons_by_grade: dict[str, tuple[int, int]] = field(default_factory=dict)  # grade -> (done, students)
     no_counselor: bool = False
-
-    @property
-    def median_ack_hours(self) -> float | None:
-        return round(statistics.median(self.ack_hours), 1) if len(self.ack_hours) >= SMALL else None
 
     @property
     def open_total(self) -> int:
@@ -59,29 +55,59 @@ def _months(now: datetime, count: int = 12) -> list[str]:
     return list(reversed(keys))
 
 
+def figure_queries(school: School, now: datetime) -> dict[str, Select]:
+    """The queries behind one school's case figures (for `bench/scale.py --explain`)."""
+    return {
+        "open cases by status": _open_query(school, now),
+        "running counts": select(CaseFigure).where(CaseFigure.school_id == school.id,
+                                                   CaseFigure.month >= _months(now)[0]),
+    }
+
+
+def _open_query(school: School, now: datetime) -> Select:
+    return (select(Case.status, func.count(), func.count().filter(Case.urgent.is_(True)),
+                   func.count().filter(case_service.attention_clause("overdue", school, now)))
+            .where(Case.school_id == school.id, Case.status.in_(case_service.OPEN_STATUSES)).group_by(Case.status))
+
+
+def _median_tenths(histogram: Counter) -> int | None:
+    """The (lower) median of values counted per tenth of an hour, or None when fewer than SMALL were counted."""
+    total = sum(histogram.values())
+    if total < SMALL:
+        return None
+    seen = 0
+    for tenths in sorted(histogram):
+        seen += histogram[tenths]
+        if seen > (total - 1) // 2:
+            return tenths
+    return None
+
+
 def school_figures(session: Session, school: School, now: datetime | None = None,
                    staff_lessons: tuple[str, ...] = ()) -> Figures:
-    """The dashboard figures of one school."""
+    """The dashboard figures of one school. Cases by month, category and platform and the time to acknowledge
+    count the cases opened in the last twelve months (from the running counts); open and overdue cases count
+    whenever they were opened."""
     now = now or utcnow()
     figures = Figures(by_month=dict.fromkeys(_months(now), 0))
-    all_cases = session.scalars(select(Case).where(Case.school_id == school.id)
-                                .options(selectinload(Case.duties))).all()
-    categories, platforms = Counter(), Counter()
-    for case in all_cases:
-        month = f"{case.created_at.year:04d}-{case.created_at.month:02d}"
-        if month in figures.by_month:
-            figures.by_month[month] += 1
-        categories.update(case.category_list)
-        platforms.update(case.platform_list)
-        if case.acknowledged_at:
-            figures.ack_hours.append((case.acknowledged_at - case.created_at).total_seconds() / 3600)
-        if case.status == CaseStatus.CLOSED:
-            continue
-        figures.open_by_status[case.status] = figures.open_by_status.get(case.status, 0) + 1
-        figures.open_urgent += case.urgent
-        late_ack = case.status == CaseStatus.NEW and case_service.ack_deadline(case) <= now
-        figures.overdue += bool(late_ack or case_service.overdue_duties(case, now))
+    for status, count, urgent, overdue in session.execute(_open_query(school, now)):
+        figures.open_by_status[status] = count
+        figures.open_urgent += urgent
+        figures.overdue += overdue
+    categories, platforms, acknowledged = Counter(), Counter(), Counter()
+    for month, figure, count in figure_counts.read(session, school.id, _months(now)[0]):
+        kind, _, key = figure.partition(":")
+        if kind == "opened" and month in figures.by_month:
+            figures.by_month[month] += count
+        elif kind == "category":
+            categories[key] += count
+        elif kind == "platform":
+            platforms[key] += count
+        elif kind == "ack":
+            acknowledged[int(key)] += count
     figures.by_category, figures.by_platform = dict(categories), dict(platforms)
+    median = _median_tenths(acknowledged)
+    figures.median_ack_hours = median / 10 if median is not None else None
 
     staff = session.scalars(select(User.id).where(
         User.school_id == school.id, User.active.is_(True),

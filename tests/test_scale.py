@@ -1,0 +1,178 @@
+"""A school's years of cases: the inbox's pages, what needs attention counted in SQL, the dashboards' running
+counts. (The timings themselves are measured by bench/scale.py, not here.)"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from portal.extensions import db
+from portal.models import Case, CaseFigure, CaseStatus, School, User
+from portal.models.base import utcnow
+from portal.services import cases, figures, stats
+
+REFERENCE = re.compile(r">(HANBIT-\d{4}-\d{4})</a>")
+NEXT = re.compile(r'href="(/cases/\?[^"]*after=[^"]+)"')
+
+
+@pytest.fixture
+def people(make_user):
+    return {"lead": make_user(role="counselor", lead=True), "teacher": make_user(role="teacher"),
+            "admin": make_user(role="school_admin")}
+
+
+def open_cases(app, teacher_id: int, count: int, *, start=None, step=timedelta(minutes=7), urgent_every=5,
+               victim="staff") -> list[int]:
+    """`count` cases from the teacher's reports, opened `step` apart from `start`; every fifth urgent."""
+    start = start or utcnow() - timedelta(days=2)
+    ids = []
+    with app.app_context():
+        teacher = db.session.get(User, teacher_id)
+        for number in range(count):
+            data = cases.ReportData(["creation", "distribution"][: 1 + number % 2], victim, platforms=["telegram"],
+                                    urgent=number % urgent_every == 0)
+            case, _ = cases.submit_report(db.session, teacher, data, f"tok-scale-{number:010d}",
+                                          now=start + step * number)
+            ids.append(case.id)
+        db.session.commit()
+    return ids
+
+
+def close_directly(app, case_ids: list[int]) -> None:
+    with app.app_context():
+        db.session.execute(update(Case).where(Case.id.in_(case_ids)).values(status=CaseStatus.CLOSED,
+                                                                            closed_at=utcnow(), next_due_at=None))
+        db.session.commit()
+
+
+def walk(client, path: str) -> tuple[list[str], int]:
+    """Every reference on every page from `path`, following the "Next page" links; and how many pages."""
+    seen, pages = [], 0
+    while path:
+        page = client.get(path)
+        assert page.status_code == 200
+        body = page.get_data(as_text=True)
+        seen += REFERENCE.findall(body)
+        pages += 1
+        found = NEXT.search(body)
+        path = found.group(1).replace("&amp;", "&") if found else None
+    return seen, pages
+
+
+def expected_order(app, lead_id: int, status: str) -> list[str]:
+    with app.app_context():
+        lead = db.session.get(User, lead_id)
+        return [c.reference for c in db.session.scalars(cases.inbox_query(lead, status=status, now=utcnow()))]
+
+
+def test_the_inbox_pages_through_every_case_once_in_order(app, people, login):
+    ids = open_cases(app, people["teacher"], 130)
+    close_directly(app, ids[:70])  # 60 open, 70 closed
+    lead = app.test_client()
+    login(lead, people["lead"])
+
+    first = lead.get("/cases/").get_data(as_text=True)
+    assert "60 cases match." in first and len(REFERENCE.findall(first)) == cases.PAGE_SIZE
+    open_refs, pages = walk(lead, "/cases/")
+    assert pages == 2 and open_refs == expected_order(app, people["lead"], "open")
+    assert len(set(open_refs)) == 60
+
+    closed_refs, pages = walk(lead, "/cases/?status=closed")
+    assert pages == 2 and closed_refs == expected_order(app, people["lead"], "closed")  # newest first
+
+    # "All": the open cases first, then the closed ones, across the page boundary in between.
+    all_refs, pages = walk(lead, "/cases/?status=all")
+    assert all_refs == open_refs + closed_refs and pages == 3
+
+    # The filters stay on the next page's link.
+    urgent, _ = walk(lead, "/cases/?attention=urgent")
+    with app.app_context():
+        want = {c.reference for c in db.session.scalars(select(Case).where(Case.urgent.is_(True),
+                                                                         Case.status != CaseStatus.CLOSED))}
+    assert set(urgent) == want and len(urgent) == len(want) == 12
+
+
+def test_an_unknown_or_foreign_page_marker_starts_at_the_first_page(app, people, login, make_user):
+    open_cases(app, people["teacher"], 3)
+    other_lead = make_user(role="counselor", school="saesol", lead=True)
+    other_teacher = make_user(role="teacher", school="saesol")
+    with app.app_context():
+        teacher = db.session.get(User, other_teacher)
+        foreign, _ = cases.submit_report(db.session, teacher, cases.ReportData(["other"], "staff"), "tok-foreign-0001")
+        db.session.commit()
+        foreign_id = foreign.public_id
+    assert other_lead
+    lead = app.test_client()
+    login(lead, people["lead"])
+    first = REFERENCE.findall(lead.get("/cases/").get_data(as_text=True))
+    for marker in ("nonsense", foreign_id, "x" * 500, "%00", ""):
+        response = lead.get("/cases/", query_string={"after": marker})
+        assert response.status_code == 200
+        assert REFERENCE.findall(response.get_data(as_text=True)) == first
+
+
+def test_attention_in_sql_agrees_with_each_cases_deadlines(app, people):
+    """The inbox filter and the landing page count with SQL clauses; each case's badge uses deadlines(). Over a
+    day and a half of one school's cases, both must put every case in the same groups."""
+    start = utcnow() - timedelta(hours=30)
+    ids = open_cases(app, people["teacher"], 24, start=start, step=timedelta(hours=1), urgent_every=3,
+                     victim="student")  # a student victim: the police duty is due at once
+    with app.app_context():
+        lead = db.session.get(User, people["lead"])
+        for case_id in ids[::4]:  # some acknowledged, some police reports made
+            cases.acknowledge(db.session, lead, db.session.get(Case, case_id), now=start + timedelta(hours=30))
+        for case_id in ids[1::5]:
+            case = db.session.get(Case, case_id)
+            cases.add_entry(db.session, lead, case, "police_report", utcnow(), None, agency="서울경찰청",
+                            report_number="2026-1")
+        db.session.commit()
+        school = db.session.scalar(select(School).where(School.code == "hanbit"))
+        for later in (timedelta(0), timedelta(minutes=30), timedelta(hours=3), timedelta(days=2)):
+            now = utcnow() + later
+            everyone = db.session.scalars(select(Case).where(Case.school_id == school.id)).all()
+            for what in ("due_now", "overdue"):
+                in_sql = set(db.session.scalars(select(Case.id).where(
+                    Case.status != CaseStatus.CLOSED, cases.attention_clause(what, school, now, lead))))
+                in_python = {c.id for c in everyone if any(d.state == what for d in cases.deadlines(c, now))}
+                assert in_sql == in_python, (what, later)
+            counts = cases.workload(db.session, lead, now)
+            assert counts["overdue"] == len(in_python) and counts["open"] == 24
+
+
+def test_the_dashboards_count_as_cases_open_and_are_acknowledged(app, people):
+    now = utcnow()
+    ids = open_cases(app, people["teacher"], 7, start=now - timedelta(hours=10), step=timedelta(minutes=1))
+    with app.app_context():
+        lead = db.session.get(User, people["lead"])
+        # Acknowledged after 1.0, 2.0, 2.5, 3.0, 4.0 and 9.0 hours: the median is 2.5 hours.
+        for case_id, hours in zip(ids, (1.0, 2.0, 2.5, 3.0, 4.0, 9.0), strict=False):
+            case = db.session.get(Case, case_id)
+            cases.acknowledge(db.session, lead, case, now=case.created_at + timedelta(hours=hours))
+        db.session.commit()
+        school = db.session.scalar(select(School).where(School.code == "hanbit"))
+        shown = stats.school_figures(db.session, school, now)
+        assert shown.by_month[figures.month_of(now - timedelta(hours=10))] == 7
+        assert shown.by_category == {"creation": 7, "distribution": 3}  # every case; every second one also
+        assert shown.by_platform == {"telegram": 7}
+        assert shown.median_ack_hours == 2.5
+        assert shown.open_total == 7
+
+        counted = sorted(db.session.execute(select(CaseFigure.month, CaseFigure.figure, CaseFigure.count)).all())
+        assert figures.rebuild(db.session) == 7  # recounting from the cases gives the same rows
+        db.session.commit()
+        assert sorted(db.session.execute(select(CaseFigure.month, CaseFigure.figure, CaseFigure.count)).all()) \
+            == counted
+
+
+def test_fewer_than_five_acknowledged_cases_show_no_median(app, people):
+    ids = open_cases(app, people["teacher"], 4)
+    with app.app_context():
+        lead = db.session.get(User, people["lead"])
+        for case_id in ids:
+            cases.acknowledge(db.session, lead, db.session.get(Case, case_id))
+        db.session.commit()
+        school = db.session.scalar(select(School).where(School.code == "hanbit"))
+        assert stats.school_figures(db.session, school).median_ack_hours is None
