@@ -23,3 +23,28 @@ def test_the_benchmark_runs_and_prints_its_table():
     assert rows[0].startswith("| measure |") and len(rows) == 7
     assert "lesson page, visitor" in rows[1] and rows[1].endswith(" % |")
     assert "nginx serves the same bytes" in result.stdout
+
+
+def test_the_scale_benchmark_seeds_both_databases_and_prints_its_table(tmp_path):
+    """bench/scale.py on a few hundred cases: SQLite and, where PostgreSQL answers, a database of its own (the
+    script drops its schema, so never the test suite's)."""
+    from conftest import PG_URL, _postgres_ready
+    from sqlalchemy import create_engine, text
+
+    args = [sys.executable, str(ROOT / "bench" / "scale.py"), "--smoke"]
+    if _postgres_ready():
+        with create_engine(PG_URL, isolation_level="AUTOCOMMIT").connect() as conn:
+            conn.execute(text("DROP DATABASE IF EXISTS portal_scale_smoke"))
+            conn.execute(text("CREATE DATABASE portal_scale_smoke"))
+        args += ["--postgres", PG_URL.rsplit("/", 1)[0] + "/portal_scale_smoke"]
+    else:
+        args += ["--no-postgres"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[0].startswith("| measure | SQLite median |")
+    measures = {row.split(" | ")[0].lstrip("| ") for row in rows[1:]}
+    assert {"inbox, first page of open cases", "inbox, next page (keyset)", "school admin's dashboard",
+            "district dashboard", "`portal tick --force` (new process)"} <= measures
+    if "--postgres" in args:
+        assert all(" – |" not in row for row in rows[1:])  # a PostgreSQL figure on every row

@@ -669,7 +669,8 @@ def inbox(session: Session, user: User, *, status: str | None = "open", category
     for segment in segments:
         query = inbox_query(user, status=segment, category=category, mine=mine, attention=attention, now=now,
                             anchor=anchor)
-        found += session.scalars(query.options(selectinload(Case.duties)).limit(PAGE_SIZE + 1 - len(found))).all()
+        found += session.scalars(query.options(selectinload(Case.duties), selectinload(Case.school))
+                                 .limit(PAGE_SIZE + 1 - len(found))).all()
         if len(found) > PAGE_SIZE:
             break
     more = len(found) > PAGE_SIZE
