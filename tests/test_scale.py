@@ -75,7 +75,7 @@ def test_the_inbox_pages_through_every_case_once_in_order(app, people, login):
     login(lead, people["lead"])
 
     first = lead.get("/cases/").get_data(as_text=True)
-    assert "60 cases match." in first and len(REFERENCE.findall(first)) == cases.PAGE_SIZE
+    assert "해당하는 사안: 60건" in first and len(REFERENCE.findall(first)) == cases.PAGE_SIZE
     open_refs, pages = walk(lead, "/cases/")
     assert pages == 2 and open_refs == expected_order(app, people["lead"], "open")
     assert len(set(open_refs)) == 60
