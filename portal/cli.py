@@ -24,8 +24,12 @@ def main() -> None:
     write_instance_config(_instance_path())  # first run: random secret key and data key, mode 0600
     from portal import create_app
 
-    FlaskGroup(create_app=lambda: create_app(), add_version_option=False, load_dotenv=False,
-               help="School Deepfake Response Portal").main(prog_name="portal")
+    group = FlaskGroup(create_app=lambda: create_app(), add_version_option=False, load_dotenv=False,
+                       help="School Deepfake Response Portal")
+    # Flask would import every installed package's "flask.commands" entry point on each run (Flask-Limiter's pulls
+    # in a console library: a quarter of a second for `portal tick` from cron); the portal's commands are its own.
+    group._loaded_plugin_commands = True
+    group.main(prog_name="portal")
 
 
 def upgrade_database() -> None:
@@ -94,6 +98,9 @@ def serve_command(host, port, server, workers, threads, demo, no_background):
         db.session.commit()
         click.echo(demo_service.describe(summary))
     db.session.remove()
+    from portal.services.content import load_lessons
+
+    load_lessons(app)  # parse once here; each worker process then reads the parsed lessons from instance/cache/
     server = server or _default_server()
     if server == "waitress":
         _serve_waitress(app, host, port, threads, no_background)

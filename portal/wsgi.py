@@ -8,8 +8,10 @@ checks' loop, and the lease in the database lets one process of the deployment r
 import os
 
 from portal import create_app
+from portal.services.content import load_lessons
 
 app = create_app()
+load_lessons(app)  # before the first request; `portal serve` has left them parsed in instance/cache/
 
 if os.environ.get("PORTAL_BACKGROUND") == "1":
     from portal.services import background

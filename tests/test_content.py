@@ -360,3 +360,27 @@ def test_content_check_fails_on_a_bad_duty_pack(tmp_path):
                              "--path", str(root)], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 1
     assert "duties/KR.yml: item 3 (dsc_referral): `kind` must be legal or guidance" in result.stderr
+
+
+def test_the_parsed_lessons_are_kept_in_the_instance_folder_for_the_next_process(tmp_path, monkeypatch):
+    """A server parses the lessons once and leaves them in instance/cache/ (0600); the next process (another
+    worker, a restart) reads them instead of parsing, and a command that shows no lesson parses nothing."""
+    from portal import create_app
+    from portal.services import content
+
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setattr(content, "_LOADED", {})  # as in a new process
+    app = create_app(base_config(f"sqlite:///{tmp_path}/x.db", tmp_path))
+    assert app.extensions["portal.lessons"] is None  # nothing parsed at start-up
+    library = content.load_lessons(app)
+    cached = list((tmp_path / "cache").glob("lessons-*.pickle"))
+    assert len(cached) == 1 and cached[0].stat().st_mode & 0o777 == 0o600
+
+    def must_not_parse(root):
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(content, "_LOADED", {})
+    monkeypatch.setattr(content, "load_content", must_not_parse)
+    again = content.load_lessons(create_app(base_config(f"sqlite:///{tmp_path}/x.db", tmp_path)))
+    assert [lesson.slug for lesson in again.lessons] == [lesson.slug for lesson in library.lessons]
+    assert again.get(A1).text("en").title == library.get(A1).text("en").title

@@ -20,8 +20,13 @@ from portal.services.mail import valid_address
 
 # argon2-cffi's defaults are the RFC 9106 low-memory profile of argon2id (64 MiB, 3 passes).
 _hasher = PasswordHasher()
-# A hash to verify against when the username is unknown, so both paths take the same time.
-_DUMMY_HASH = _hasher.hash("timing-equaliser-not-a-password")
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the username is unknown, so both paths take the same time (made on first
+    use: a command that signs nobody in does not pay for it)."""
+    return _hasher.hash("timing-equaliser-not-a-password")
 
 
 class AccountError(ServiceError):
@@ -59,7 +64,7 @@ def hash_password(password: str) -> str:
 def check_password(user: User | None, password: str) -> bool:
     """True when the password matches; spends the same time when the user does not exist."""
     try:
-        return _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password) and (
+        return _hasher.verify(user.password_hash if user and user.password_hash else _dummy_hash(), password) and (
             user is not None and user.password_hash is not None
         )
     except (VerificationError, InvalidHashError):

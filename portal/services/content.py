@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+import pickle  # noqa: S403 (the parsed-lesson cache, see _load_cached)
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -566,28 +569,68 @@ def validate_content(root: Path) -> list[Problem]:
 
 
 _LOADED: dict[tuple[str, str], ContentLoad] = {}
+_LOADING = threading.Lock()
 
 
-def _load_cached(root: Path) -> ContentLoad:
-    """Parse once per process and content version: apps made later (tests, CLI) reuse the parsed lessons."""
-    key = (str(root.resolve()), content_version(root))
-    if key not in _LOADED:
-        _LOADED[key] = load_content(root)
-    return _LOADED[key]
+def _load_cached(root: Path, version: str, cache_dir: Path | None = None) -> ContentLoad:
+    """Parse once per process and content version (apps made later, in tests and commands, reuse the parsed
+    lessons), and keep the result in the instance folder so that the next process starts without parsing.
+
+    The cache is a pickle named after the content's hash, written 0600 into instance/cache/: only whoever can
+    already change instance/config.py (which the portal executes) can change it, so it adds no way in.
+    """
+    key = (str(root.resolve()), version)
+    if key in _LOADED:
+        return _LOADED[key]
+    cached = cache_dir / f"lessons-{version}.pickle" if cache_dir else None
+    loaded = None
+    if cached and cached.is_file():
+        try:
+            loaded = pickle.loads(cached.read_bytes())  # noqa: S301 (see above: written by the portal, 0600)
+        except Exception:  # an older portal's cache, a torn file: parse again
+            loaded = None
+    if not isinstance(loaded, ContentLoad):
+        loaded = load_content(root)
+        if cached:
+            try:
+                cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+                for old in cache_dir.glob("lessons-*.pickle"):
+                    old.unlink(missing_ok=True)
+                partial = cached.with_suffix(f".{os.getpid()}.tmp")
+                partial.write_bytes(pickle.dumps(loaded))
+                partial.chmod(0o600)
+                partial.replace(cached)
+            except OSError:
+                pass  # a read-only instance folder: parse in every process
+    _LOADED[key] = loaded
+    return loaded
 
 
 def lesson_library() -> LessonLibrary:
-    """The lessons parsed at start-up."""
-    return current_app.extensions["portal.lessons"]
+    """The lessons, parsed on first use in this process: a command that shows none (`portal tick`) never parses
+    them, and a server loads them before its first request (load_lessons)."""
+    app = current_app._get_current_object()
+    library = app.extensions.get("portal.lessons")
+    return library if library is not None else load_lessons(app)
+
+
+def load_lessons(app: Flask) -> LessonLibrary:
+    """Parse (or read from the cache) the lessons of the app's content folder and keep them on the app."""
+    with _LOADING:
+        if app.extensions.get("portal.lessons") is None:
+            root = Path(app.config["CONTENT_PATH"])
+            loaded = _load_cached(root, app.extensions["portal.content_version"], Path(app.instance_path) / "cache")
+            for problem in loaded.problems:
+                # A broken lesson is left out rather than served; `portal content check` says why.
+                app.logger.warning("content problem, lesson left out: %s", problem)
+            app.extensions["portal.lessons"] = loaded.library
+    return app.extensions["portal.lessons"]
 
 
 def init_app(app: Flask) -> None:
-    """Parse the content folder once and keep it on the app."""
+    """Read the help packs and fingerprint the content; the lessons themselves are parsed on first use."""
     root = Path(app.config["CONTENT_PATH"])
     app.extensions["portal.help"] = load_help_packs(root)
-    loaded = _load_cached(root)
-    for problem in loaded.problems:
-        # A broken lesson is left out rather than served; `portal content check` says why.
-        app.logger.warning("content problem, lesson left out: %s", problem)
-    app.extensions["portal.lessons"] = loaded.library
+    app.extensions["portal.content_version"] = content_version(root)
+    app.extensions["portal.lessons"] = None
     app.jinja_env.globals["help_pack"] = help_pack

@@ -265,7 +265,7 @@ def student_assignments(session: Session, user: User) -> list[StudentAssignment]
 
 def page_fingerprint(app: Flask) -> str:
     """A hash of what shapes a lesson page besides the request: the content, the templates and the catalogs."""
-    digest = hashlib.sha256(app.extensions["portal.lessons"].version.encode())
+    digest = hashlib.sha256(app.extensions["portal.content_version"].encode())
     package = Path(__file__).resolve().parent.parent
     translations = Path(app.config["BABEL_TRANSLATION_DIRECTORIES"])
     files = [*package.joinpath("templates").rglob("*.html"), *translations.rglob("*.mo")]
