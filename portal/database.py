@@ -12,8 +12,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 # GET views in these blueprints write audit rows (cases, reports, the class CSV export) or lesson progress
-# ("started" on first view), so their transactions take the write lock up front.
+# ("started" on first view), so their first transaction takes the write lock up front. Each such view commits
+# what it records before it renders, and from that commit on the request reads as a plain reader: SQLite's one
+# write lock is held for the recording only, never while a page renders.
 READS_THAT_WRITE = frozenset({"cases", "reports", "lessons", "classes"})
+# Views of those blueprints that record nothing: they never take the write lock (the inbox is read by every
+# counselor all day long, and would otherwise queue them all behind each other).
+READ_ONLY_VIEWS = frozenset({"cases.inbox", "reports.mine", "lessons.index", "lessons.my_lessons",
+                             "classes.index", "classes.show"})
 
 
 def _wants_write_lock() -> bool:
@@ -21,7 +27,10 @@ def _wants_write_lock() -> bool:
         return True  # CLI commands and background checks write
     if g.get("portal_read_phase"):
         return False
-    return request.method not in ("GET", "HEAD") or request.blueprint in READS_THAT_WRITE
+    if request.method not in ("GET", "HEAD"):
+        return True
+    return (request.blueprint in READS_THAT_WRITE and request.endpoint not in READ_ONLY_VIEWS
+            and not g.get("portal_recorded"))
 
 
 @contextmanager
@@ -51,6 +60,11 @@ def configure_engine(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=15000")  # writers queue for the lock instead of failing
         cursor.execute("PRAGMA secure_delete=ON")  # purged case text is overwritten, not left in free pages
         cursor.close()
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(_connection):
+        if has_request_context() and request.method in ("GET", "HEAD"):
+            g.portal_recorded = True  # what this GET view records is committed: the rest of it only reads
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):

@@ -176,3 +176,37 @@ def test_fewer_than_five_acknowledged_cases_show_no_median(app, people):
         db.session.commit()
         school = db.session.scalar(select(School).where(School.code == "hanbit"))
         assert stats.school_figures(db.session, school).median_ack_hours is None
+
+
+def _statements(app):
+    """Record every statement the app's engine runs from now on."""
+    from sqlalchemy import event
+
+    seen = []
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute",
+                     lambda conn, cursor, statement, *args: seen.append(statement))
+    return seen
+
+
+def test_reading_takes_no_write_lock_and_recording_a_view_holds_it_only_to_record(app, people, login, database_url):
+    """SQLite has one write lock. The inbox never takes it; a case file takes it to write its audit row and
+    renders as a reader, so counselors reading cases do not queue behind each other's pages."""
+    from portal.database import READ_ONLY_VIEWS
+
+    assert READ_ONLY_VIEWS <= set(app.view_functions)
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL has no database-wide write lock")
+    open_cases(app, people["teacher"], 3)
+    lead = app.test_client()
+    login(lead, people["lead"])
+    with app.app_context():
+        public_id = db.session.scalar(select(Case.public_id).limit(1))
+    statements = _statements(app)
+    assert lead.get("/cases/").status_code == 200
+    begins = [s for s in statements if s.startswith("BEGIN")]
+    assert begins and "BEGIN IMMEDIATE" not in begins
+    statements.clear()
+    assert lead.get(f"/cases/{public_id}").status_code == 200
+    begins = [s for s in statements if s.startswith("BEGIN")]
+    assert begins[0] == "BEGIN IMMEDIATE" and begins[1:] and set(begins[1:]) == {"BEGIN"}
