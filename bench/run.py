@@ -84,7 +84,7 @@ def portal(server: str | None):
             base = f"http://127.0.0.1:{port}"
             try:
                 wait_for(base + "/healthz", proc, log)
-                yield base, password, log
+                yield base, password, log, proc, Path(instance)
             finally:
                 proc.send_signal(signal.SIGINT)
                 try:
@@ -140,6 +140,46 @@ def wrk(url: str, duration: int, connections: int, headers: dict[str, str] | Non
     return {"rate": rate, "p99": p99}
 
 
+def cold_start(instance: Path, server: str | None) -> dict[str, float]:
+    """Seconds from starting `portal serve` on an instance that already exists (a restart: no migration to apply,
+    no demo to seed) to its first 200 on /healthz and on a lesson page."""
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if k != "PORTAL_DATABASE_URL"}, "PORTAL_INSTANCE_PATH": str(instance)}
+    command = [sys.executable, "-c", "from portal.cli import main; main()", "serve", "--port", str(port),
+               "--no-background", *(["--server", server] if server else [])]
+    base, found = f"http://127.0.0.1:{port}", {}
+    began = time.perf_counter()
+    proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    try:
+        for name, path in (("healthz", "/healthz"), ("lesson", f"/lessons/{LESSON}/step/1")):
+            while name not in found:
+                try:
+                    urllib.request.urlopen(base + path, timeout=1)  # noqa: S310  our own loopback server
+                    found[name] = time.perf_counter() - began
+                except OSError:
+                    if proc.poll() is not None or time.perf_counter() - began > 60:
+                        raise RuntimeError("the restarted portal did not answer") from None
+                    time.sleep(0.01)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(15)
+    return found
+
+
+def memory(pid: int) -> list[tuple[str, int]]:
+    """(command, RSS in MB) of a process and every process under it, as `ps` shows them."""
+    rows = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,rss=,comm="], capture_output=True, text=True,  # noqa: S607
+                          check=True).stdout.split("\n")
+    table = [row.split(None, 3) for row in rows if row.strip()]
+    wanted, found = {pid}, []
+    for _ in range(4):  # the server, its workers, anything they started
+        wanted |= {int(p) for p, parent, _rss, _name in table if int(parent) in wanted}
+    for p, _parent, rss, name in table:
+        if int(p) in wanted:
+            found.append((name, round(int(rss) / 1024)))
+    return found
+
+
 def signed_in_cookie(base: str, username: str, password: str) -> str:
     """Sign in through the form like a browser and return the session cookie header."""
     jar = http.cookiejar.CookieJar()
@@ -166,7 +206,7 @@ def main() -> None:
     duration, connections, signed_in_connections = (1, 4, 4) if args.smoke else (args.duration, args.connections, 32)
     ensure_tools()
     rows = []
-    with portal(args.server) as (base, password, log), nginx() as (reference, www):
+    with portal(args.server) as (base, password, log, proc, instance), nginx() as (reference, www):
         server = re.search(r"\((granian[^;]*|waitress)", log.read_text())
         cookie = signed_in_cookie(base, "hanbit-counselor1", password)
         signed_in = {"Cookie": cookie}
@@ -187,6 +227,8 @@ def main() -> None:
             ours = wrk(base + path, seconds, conns, headers, think)
             theirs = wrk(f"{reference}/{name}", seconds, conns, think=think)
             rows.append((label, len(body), conns, ours, theirs, think))
+        processes = memory(proc.pid)
+        restart = cold_start(instance, args.server)
     machine = f"{os.cpu_count()} CPU(s), {platform.system()} {platform.release()}, " \
               f"{server.group(1) if server else 'server ?'}"
     print(f"machine: {machine}; wrk -t2 -d{duration}s; nginx serves the same bytes in the same run; the default "
@@ -199,6 +241,11 @@ def main() -> None:
         ratio = "paced: compare p99" if think or not theirs["rate"] else f"{100 * ours['rate'] / theirs['rate']:.1f} %"
         print(f"| {label} | {size:,} | {conns} | {ours['rate']:,.0f} | {ours['p99']:.1f} ms | {theirs['rate']:,.0f} | "
               f"{theirs['p99']:.1f} ms | {ratio} |")
+    print("\nmemory after the runs (RSS, as ps shows each process whole): "
+          + ", ".join(f"{name} {mb} MB" for name, mb in processes)
+          + f"; largest {max(mb for _name, mb in processes)} MB")
+    print(f"restart (an existing instance): first 200 on /healthz after {restart['healthz']:.2f} s, "
+          f"on a lesson page after {restart['lesson']:.2f} s")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ def test_the_benchmark_runs_and_prints_its_table():
     assert rows[0].startswith("| measure |") and len(rows) == 7
     assert "lesson page, visitor" in rows[1] and rows[1].endswith(" % |")
     assert "nginx serves the same bytes" in result.stdout
+    assert re.search(r"largest \d+ MB", result.stdout) and re.search(r"on a lesson page after [\d.]+ s", result.stdout)
 
 
 def test_the_scale_benchmark_seeds_both_databases_and_prints_its_table(tmp_path):
