@@ -174,7 +174,7 @@ def main() -> None:
         stylesheet = re.search(r'href="(/static/[^"]+\.css)"', lesson_page).group(1)  # its fingerprinted URL
         measures = [
             ("lesson page, visitor", f"/lessons/{LESSON}/step/1", {}, connections, False),
-            ("lesson stylesheet, fingerprinted", stylesheet, {}, connections, False),
+            ("stylesheet, fingerprinted", stylesheet, {}, connections, False),
             ("health check (whole Flask stack)", "/healthz", {}, connections, False),
             ("counselor's dashboard, signed in, no pause", "/dashboard/", signed_in, signed_in_connections, False),
             ("case inbox, signed in, no pause", "/cases/", signed_in, signed_in_connections, False),
