@@ -19,9 +19,10 @@ PROXY_COUNT = 1
 
 # One PostgreSQL for every server. The password may also come from PORTAL_DATABASE_URL in the unit's environment.
 SQLALCHEMY_DATABASE_URI = "postgresql+psycopg://portal:CHANGE-ME@db.district.example:5432/portal?sslmode=require"
-# Each worker process runs at most `--threads` requests at once (8 by default) plus the periodic checks, so it
-# never needs more than 9 connections: cap the pool there (see "PostgreSQL" in docs/deploy.md for the sum).
-SQLALCHEMY_ENGINE_OPTIONS = {"pool_size": 9, "max_overflow": 0, "pool_timeout": 10}
+# Each worker process runs at most `--threads` requests at once (8 by default), plus the periodic checks and the
+# mail courier, so it never needs more than 10 connections: the pool holds that many and no more (see
+# "PostgreSQL" in docs/deploy.md for the sum over every server).
+SQLALCHEMY_ENGINE_OPTIONS = {"pool_size": 10, "max_overflow": 0, "pool_timeout": 10}
 
 # Shared rate limits: with Redis, `portal serve` runs one worker process per core and every server counts the
 # same failed sign-ins. If Redis stops answering, each process counts alone until it is back.
