@@ -210,8 +210,11 @@ def main() -> None:
         server = re.search(r"\((granian[^;]*|waitress)", log.read_text())
         cookie = signed_in_cookie(base, "hanbit-counselor1", password)
         signed_in = {"Cookie": cookie}
+        lesson_page = fetch(f"{base}/lessons/{LESSON}/step/1").decode()
+        stylesheet = re.search(r'href="(/static/[^"]+\.css)"', lesson_page).group(1)  # its fingerprinted URL
         measures = [
             ("lesson page, visitor", f"/lessons/{LESSON}/step/1", {}, connections, False),
+            ("stylesheet, fingerprinted", stylesheet, {}, connections, False),
             ("health check (whole Flask stack)", "/healthz", {}, connections, False),
             ("counselor's dashboard, signed in, no pause", "/dashboard/", signed_in, signed_in_connections, False),
             ("case inbox, signed in, no pause", "/cases/", signed_in, signed_in_connections, False),

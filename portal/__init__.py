@@ -73,10 +73,11 @@ def create_app(test_config: dict | None = None) -> Flask:
                       admin_bp, district_bp, channel_bp):
         app.register_blueprint(blueprint)
 
-    from portal import cli, pagecache
+    from portal import cli, pagecache, staticfiles
 
     cli.init_app(app)
     pagecache.init_app(app)
+    staticfiles.init_app(app)  # in front of the page cache: a stylesheet never reaches Flask
     if app.config["PROXY_COUNT"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

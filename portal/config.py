@@ -33,6 +33,11 @@ class Defaults:
     HTTPS = False  # set True behind a TLS proxy: Secure cookies with the __Host- prefix, HSTS
 
     WTF_CSRF_TIME_LIMIT = 3600 * 4  # a long incident report must not lose its token mid-way
+    # Flask-WTF's extra check over HTTPS wants a Referer from the same host, and the no-referrer policy of every page
+    # stops browsers from sending one: behind TLS every form would be refused with 400. The session-bound token does
+    # the work, and the session cookie (__Host-, Secure, SameSite=Lax) cannot be planted by another site or by a
+    # plain-HTTP page.
+    WTF_CSRF_SSL_STRICT = False
 
     # Rate limits. A whole school shares one NAT address, so per-address limits are generous and
     # per-account limits are tight (DESIGN.md principle 8).

@@ -98,17 +98,33 @@ def _enforce_session_limits():
 SEEN_RESOLUTION = 60  # seconds
 
 
+def fixed_headers(config) -> dict[str, str]:
+    """The security headers of every response, pages and static files alike (a view may set its own CSP and
+    Referrer-Policy; the rest always apply)."""
+    headers = {
+        "Content-Security-Policy": CSP,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",  # case and reset URLs never leak to another site
+        "Permissions-Policy": PERMISSIONS_POLICY,
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Cross-Origin-Resource-Policy": "same-origin",
+        "X-Frame-Options": "DENY",
+    }
+    if config.get("HTTPS"):
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    return headers
+
+
+VIEW_MAY_SET = ("Content-Security-Policy", "Referrer-Policy")
+
+
 def _set_headers(response):
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers.setdefault("Referrer-Policy", "no-referrer")  # case and reset URLs never leak to another site
-    headers["Permissions-Policy"] = PERMISSIONS_POLICY
-    headers["Cross-Origin-Opener-Policy"] = "same-origin"
-    headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    headers["X-Frame-Options"] = "DENY"
-    if current_app.config["HTTPS"]:
-        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    for name, value in fixed_headers(current_app.config).items():
+        if name in VIEW_MAY_SET:
+            headers.setdefault(name, value)
+        else:
+            headers[name] = value
     if g.get("portal_storage_error") is not None:
         headers["Cache-Control"] = "no-store"  # the database failed: do not touch the (expired) user
     elif current_user and current_user.is_authenticated:

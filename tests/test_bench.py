@@ -21,8 +21,9 @@ def test_the_benchmark_runs_and_prints_its_table():
                             text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
-    assert rows[0].startswith("| measure |") and len(rows) == 7
+    assert rows[0].startswith("| measure |") and len(rows) == 8
     assert "lesson page, visitor" in rows[1] and rows[1].endswith(" % |")
+    assert "stylesheet, fingerprinted" in rows[2] and rows[2].endswith(" % |")
     assert "nginx serves the same bytes" in result.stdout
     assert re.search(r"largest \d+ MB", result.stdout) and re.search(r"on a lesson page after [\d.]+ s", result.stdout)
 
