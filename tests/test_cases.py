@@ -890,3 +890,17 @@ def test_an_unknown_kind_is_refused_and_the_list_shown_again(app, staff, login, 
     assert _inputs(page) == set() and "?log=police_report#log" in page
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(ResponseEntry)) == 0
+
+
+def test_the_case_files_error_summary_names_fields_without_doubled_punctuation(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    page = post(lead, case_url(reported, "/close"), {}, token_from=case_url(reported)).get_data(as_text=True)
+    summary = re.findall(r'<div class="error-summary".*?</div>', page, re.S)[0]
+    assert "다음 항목을 고쳐 주십시오" in summary  # staff pages: 합니다체
+    items = [re.sub(r"<[^>]+>", "", item).strip() for item in re.findall(r"<li>(.*?)</li>", summary, re.S)]
+    names = [item.partition(": ")[0] for item in items]
+    assert names == ["처리 결과", "종결 확인", "수사기관(경찰)에 즉시 신고"], items
+    for item in items:
+        name, _colon, message = item.partition(": ")
+        assert message.endswith("니다.") or message.endswith("십시오."), item
+        assert ": " not in message and not re.search(r"[?.:]$", name), item

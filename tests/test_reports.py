@@ -375,8 +375,7 @@ def test_the_form_says_which_step_it_is_and_is_in_titled_parts(app, client, staf
     assert page.count("(필수)") == 5
     english = client.get("/reports/new/form", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "<title>Step 2 of 4: Write the report · " in english and english.count("(required)") == 5
-    for path, step in (("/reports/new", "4단계 중 1단계"),):
-        assert f"<title>{step}" in client.get(path).get_data(as_text=True)
+    assert "<title>4단계 중 1단계: 시작하기 전에 · " in client.get("/reports/new").get_data(as_text=True)
 
 
 FULL_REPORT = {**REPORT, "police_told": "yes", "police_told_at": "2026-11-20T09:15",
@@ -424,3 +423,13 @@ def test_the_error_summary_reads_name_colon_message_in_one_register(app, client,
             name, _colon, message = item.partition(": ")
             assert name and message and not re.search(r"[?.:)\s]$", name), item
             assert message.endswith(ending) and ": " not in message and "  " not in item, item
+
+
+def test_a_value_that_is_not_a_box_gets_one_plain_sentence(app, client, staff, login):
+    login(client, staff["teacher"])
+    data = {**REPORT, "categories": ["nope"], "excluded": ["x"], "submission_token": form_token(client),
+            "action": "review"}
+    page = post(client, "/reports/new/form", data, token_from="/reports/new/form").get_data(as_text=True)
+    summary = re.findall(r'<div class="error-summary".*?</div>', page, re.S)[0]
+    items = [re.sub(r"<[^>]+>", "", item).strip() for item in re.findall(r"<li>(.*?)</li>", summary, re.S)]
+    assert items == ["발생 내용: 보기에 있는 항목만 고르십시오.", "열람 제외 대상: 보기에 있는 항목만 고르십시오."]

@@ -28,6 +28,9 @@ class EntryForm(FlaskForm):
     class Meta:
         mark_required = True
 
+    # Translators: the name of the "this corrects an earlier entry" field, in the list of errors.
+    short_names = {"corrects": _l("Entry corrected")}
+
     # Chosen before the form (the case file's list of kinds, `?log=<kind>`); the form carries it as a hidden field.
     kind = SelectField(_l("What was done"), choices=[(kind, ENTRY_LABELS[kind]) for kind in ENTRY_KINDS])
     happened_at = DateTimeLocalField(_l("When it happened"), format="%Y-%m-%dT%H:%M",
@@ -84,6 +87,10 @@ def form_for_kind(kind: str | None, **kwargs) -> EntryForm:
 class CloseForm(FlaskForm):
     """Close the case: an outcome chosen on purpose (none is preselected) and a confirmation."""
 
+    # Names in the error summary (see _macros.error_summary): the confirmation's label is a whole sentence.
+    # Translators: the name of the tick box that confirms closing a case, in the list of errors.
+    short_names = {"confirm": _l("Confirmation")}
+
     outcome = RadioField(_l("Outcome"), choices=list(OUTCOME_LABELS.items()),
                          validators=[InputRequired(_l("Choose an outcome."))])
     confirm = BooleanField(_l("I have checked the checklist and the log, and the case can be closed."),
@@ -95,7 +102,8 @@ def close_form(open_legal: list[tuple[str, str]], **kwargs) -> CloseForm:
     """A close form with one required reason for each legal duty still open: (duty id, its title)."""
 
     class ClosingWithOpenDuties(CloseForm):
-        pass
+        # In the error summary each reason is named by its duty's title, not by the question that holds it.
+        short_names = {**CloseForm.short_names, **{f"reason_{duty_id}": title for duty_id, title in open_legal}}
 
     for duty_id, title in open_legal:
         setattr(ClosingWithOpenDuties, f"reason_{duty_id}", TextAreaField(
@@ -107,6 +115,9 @@ def close_form(open_legal: list[tuple[str, str]], **kwargs) -> CloseForm:
 
 class ClassifyForm(FlaskForm):
     """A counselor records what a student's request concerns; a sex crime against a minor starts the checklist."""
+
+    # Translators: the name of the counselor's yes/no classification of a student's request, in the list of errors.
+    short_names = {"classification": _l("Classification")}
 
     classification = RadioField(
         _l("Does this request concern a sex crime against a minor?"),

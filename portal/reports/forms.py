@@ -27,6 +27,20 @@ class MultiCheckboxField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
 
+    # A value that is not one of the boxes (only a script sends one) gets one plain sentence, not WTForms' messages,
+    # whose Korean repeats itself and echoes the value.
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            self.data = []
+            raise ValueError(_l("Choose only from the options shown.")) from None
+
+    def pre_validate(self, form):
+        allowed = {str(value) for value, _label in self.choices or []}
+        if any(str(value) not in allowed for value in self.data or []):
+            raise ValidationError(_l("Choose only from the options shown."))
+
 
 def _choices(labels: dict) -> list[tuple[str, object]]:
     return list(labels.items())
