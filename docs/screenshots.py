@@ -5,8 +5,10 @@
 Starts `portal serve --demo` the way the browser tests do (a fresh instance folder in a temporary directory, a free
 loopback port, a demo password of its own), drives Debian's Chromium (/usr/bin/chromium, apt-get install chromium
 fonts-nanum) with Playwright and saves one viewport-sized PNG (1280x900) per screen and language:
-lesson, quiz-result, report-form, receipt, inbox, case-file, and from the school's public page poster, receipt-code
-and conversation, e.g. docs/screenshots/lesson-ko.png.
+lesson, quiz-result, report-form, receipt, dashboard (the counselor's landing page), inbox, case-file, log-form (the
+log form for a police report), and from the school's public page poster, receipt-code and conversation, e.g.
+docs/screenshots/lesson-ko.png; the report form, the landing page and the log form also at 375x812 (a phone), e.g.
+docs/screenshots/report-form-phone-ko.png.
 Everything shown is the made-up demo school; the demo banner says so on every picture.
 """
 
@@ -36,6 +38,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 VIEWPORT = {"width": 1280, "height": 900}
+PHONE_WIDTH, PHONE_HEIGHT = 375, 812  # a phone: the report form, the log form and the landing page are shot here too
 LESSON = "b1-how-deepfakes-fool-us"
 SCHOOL_TIME = ZoneInfo("Asia/Seoul")  # the demo schools' time zone: log entries are entered in it
 DESCRIPTION = {
@@ -102,12 +105,35 @@ def sign_in(page, base: str, username: str, password: str) -> None:
     follow(page.locator("form.stack [type=submit]"))
 
 
-def shoot(page, out: Path, name: str, lang: str) -> None:
+def shoot(page, out: Path, name: str, lang: str, width: int | None = None, at: str | None = None) -> None:
+    """One viewport-sized picture: from the top of the page, or from the element `at`; at another width, the page
+    is laid out again for it and set back afterwards."""
+    if width:
+        page.set_viewport_size({"width": width, "height": PHONE_HEIGHT})
     page.wait_for_load_state("networkidle")
-    page.evaluate("window.scrollTo(0, 0)")
+    if at:
+        page.locator(at).evaluate("element => element.scrollIntoView({block: 'start'})")
+    else:
+        page.evaluate("window.scrollTo(0, 0)")
     path = out / f"{name}-{lang}.png"
     page.screenshot(path=str(path), full_page=False, animations="disabled", caret="hide")
     print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}  {path.stat().st_size // 1024} KB")
+    if width:
+        page.set_viewport_size(VIEWPORT)
+
+
+def file_report(page, lang: str, *, urgent: bool, police_told: bool) -> str:
+    """Fill in the report form that is open, review it and send it; returns the case reference on the receipt."""
+    page.locator("input[name=categories][value=distribution]").check()
+    page.locator("input[name=victim_kind][value=student]").check()
+    page.locator("input[name=platforms][value=telegram]").check()
+    page.locator(f"input[name=urgent][value={'yes' if urgent else 'no'}]").check()
+    page.locator(f"input[name=police_told][value={'yes' if police_told else 'no'}]").check()
+    page.locator("textarea[name=description]").fill(DESCRIPTION[lang])
+    follow(page.locator("button[value=review]"))
+    follow(page.locator("button[value=submit]"))
+    page.wait_for_url(re.compile(r".*/receipt$"))
+    return page.locator(".reference").inner_text()
 
 
 def screens(browser, base: str, password: str, lang: str, out: Path) -> None:
@@ -129,41 +155,43 @@ def screens(browser, base: str, password: str, lang: str, out: Path) -> None:
     shoot(page, out, "quiz-result", lang)
     visitor.close()
 
-    # A teacher reports an incident: the form, then the receipt.
+    # A teacher reports an incident: the form with its steps, then the receipt; and two more reports, so that the
+    # counselor's landing page has a few cases to show.
     teacher = browser.new_context(locale=locale, viewport=VIEWPORT)
     page = teacher.new_page()
     sign_in(page, base, "hanbit-teacher1", password)
     page.goto(f"{base}/reports/new/form")
     shoot(page, out, "report-form", lang)
-    page.locator("input[name=categories][value=distribution]").check()
-    page.locator("input[name=victim_kind][value=student]").check()
-    page.locator("input[name=platforms][value=telegram]").check()
-    page.locator("input[name=urgent][value=yes]").check()
-    page.locator("input[name=police_told][value=no]").check()
-    page.locator("textarea[name=description]").fill(DESCRIPTION[lang])
-    follow(page.locator("button[value=review]"))
-    follow(page.locator("button[value=submit]"))
-    page.wait_for_url(re.compile(r".*/receipt$"))
-    reference = page.locator(".reference").inner_text()
+    shoot(page, out, "report-form-phone", lang, width=PHONE_WIDTH)
+    reference = file_report(page, lang, urgent=True, police_told=False)
     shoot(page, out, "receipt", lang)
+    for urgent, police_told in ((False, True), (False, False)):
+        page.goto(f"{base}/reports/new/form")
+        file_report(page, lang, urgent=urgent, police_told=police_told)
     teacher.close()
 
-    # The lead counselor: the inbox, then the case file after acknowledging it and logging a call.
+    # The lead counselor: the landing page, the inbox, then the case file after acknowledging it and logging a
+    # call, and the log form for one kind of entry.
     counselor = browser.new_context(locale=locale, viewport=VIEWPORT)
     page = counselor.new_page()
     sign_in(page, base, "hanbit-counselor1", password)
+    page.goto(f"{base}/dashboard/")
+    shoot(page, out, "dashboard", lang)
+    shoot(page, out, "dashboard-phone", lang, width=PHONE_WIDTH)
     page.goto(f"{base}/cases/")
     shoot(page, out, "inbox", lang)
     follow(page.get_by_role("link", name=reference, exact=True))
+    case_url = page.url.split("#")[0].split("?")[0]
     follow(page.locator("form[action$='/acknowledge'] button"))
-    page.wait_for_load_state()
-    page.locator("select[name=kind]").select_option("guardian_contact")
+    page.goto(f"{case_url}?log=guardian_contact#log")
     page.locator("input[name=happened_at]").fill(dt.datetime.now(SCHOOL_TIME).strftime("%Y-%m-%dT%H:%M"))
     page.locator("textarea[name=text]").fill(NOTE[lang])
     follow(page.locator("form[action$='/entries'] [type=submit]"))
-    page.wait_for_load_state()
-    page.goto(page.url.split("#")[0])
+    page.goto(case_url)
     shoot(page, out, "case-file", lang)
+    page.goto(f"{case_url}?log=police_report#log")
+    shoot(page, out, "log-form", lang, at="#log .log-kind-chosen")
+    shoot(page, out, "log-form-phone", lang, width=PHONE_WIDTH, at="#log .log-kind-chosen")
 
     # Anyone, without an account: the poster, the form and its receipt code, and the conversation after the lead
     # counselor asked a question and the sender answered it.

@@ -469,8 +469,10 @@ def extract_messages(output: Path) -> None:
     here = os.getcwd()
     os.chdir(PROJECT_ROOT)
     try:
-        _pybabel("extract", "-F", "translations/babel.cfg", "-k", "_l", "--no-wrap", "--sort-by-file",
-                 "--project", "school-deepfake-portal", "--omit-header", "-o", str(output.resolve()), "portal")
+        # -c: the `# Translators:` notes go into the template with their strings.
+        _pybabel("extract", "-F", "translations/babel.cfg", "-k", "_l", "-c", "Translators:", "--no-wrap",
+                 "--sort-by-file", "--project", "school-deepfake-portal", "--omit-header",
+                 "-o", str(output.resolve()), "portal")
     finally:
         os.chdir(here)
 

@@ -46,7 +46,14 @@ VICTIM_LABELS = {"student": _l("Student(s)"), "staff": _l("Staff member(s)"), "u
 YNU_LABELS = {"yes": _l("Yes"), "no": _l("No"), "unknown": _l("I don't know")}
 
 STATUS_LABELS = {
-    "new": _l("New"), "acknowledged": _l("Acknowledged"), "in_progress": _l("In progress"), "closed": _l("Closed"),
+    # Translators: the status of a case: sent, and no counselor has acknowledged it yet.
+    "new": _l("New"),
+    # Translators: the status of a case: a counselor has confirmed receiving it.
+    "acknowledged": _l("Acknowledged"),
+    # Translators: the status of a case: counselors are working on it.
+    "in_progress": _l("In progress"),
+    # Translators: the status of a case: closed with an outcome (it can be reopened).
+    "closed": _l("Closed"),
 }
 # Translators: what a reporter sees about their report; never more than this.
 REPORTER_STATUS_LABELS = {
@@ -54,16 +61,25 @@ REPORTER_STATUS_LABELS = {
     "in_progress": _l("A counselor has picked it up"), "closed": _l("Closed"),
 }
 # The three stages a reporter sees, in order, and the stage of each status.
-REPORTER_STAGES = (("received", _l("Received")), ("looking", _l("A counselor is looking at it")),
-                   ("closed", _l("Closed")))
+REPORTER_STAGES = (
+    # Translators: the first stage of a report as its sender sees it: the school has it.
+    ("received", _l("Received")),
+    ("looking", _l("A counselor is looking at it")),
+    ("closed", _l("Closed")),
+)
 STAGE_OF_STATUS = {"new": "received", "acknowledged": "looking", "in_progress": "looking", "closed": "closed"}
 ENTRY_LABELS = {
-    "note": _l("Note"), "victim_contact": _l("Contact with the person affected"),
+    # Translators: a kind of entry in a case's response log: a free note.
+    "note": _l("Note"),
+    "victim_contact": _l("Contact with the person affected"),
     "guardian_contact": _l("Contact with guardians"), "police_report": _l("Report to the police"),
     "dsc_referral": _l("Referral to the Digital Sex Crime Victim Support Center"),
     "takedown": _l("Takedown request"), "school_violence_procedure": _l("School-violence procedure"),
     "safety_measure": _l("Safety and separation measures"), "counselling": _l("Counselling session"),
-    "follow_up": _l("Follow-up"), "outcome": _l("Outcome"),
+    # Translators: a kind of entry in a case's response log: checking later how the person affected is doing.
+    "follow_up": _l("Follow-up"),
+    # Translators: a kind of entry in a case's response log: how the case ended.
+    "outcome": _l("Outcome"),
     # Written by the portal for a decision about a checklist item, never chosen on the log form.
     "duty_not_applicable": _l("Checklist item marked not applicable"),
     "duty_open_at_close": _l("Legal duty still open when the case was closed"),
@@ -80,7 +96,14 @@ OUTCOME_LABELS = {
     # Translators: a counselor closes spam or a prank sent through the school's public page.
     "not_genuine": _l("Not a real report"),
 }
-TAKEDOWN_LABELS = {"requested": _l("Requested"), "removed": _l("Removed"), "reappeared": _l("Reappeared")}
+TAKEDOWN_LABELS = {
+    # Translators: the status of a request to a platform to take down an image: asked for, not yet removed.
+    "requested": _l("Requested"),
+    # Translators: the status of a takedown request: the platform removed the image.
+    "removed": _l("Removed"),
+    # Translators: the status of a takedown request: the image was removed, then posted again.
+    "reappeared": _l("Reappeared"),
+}
 
 AUDIT_LABELS = {
     "case_created": _l("Report sent"), "case_viewed": _l("Opened the case file"),
@@ -101,8 +124,12 @@ AUDIT_LABELS = {
 
 # The counselor's landing page: a figure for each group of open cases, and the inbox's filter by it.
 ATTENTION_LABELS = {
-    "open": _l("Open cases"), "urgent": _l("Urgent"), "new": _l("Not acknowledged yet"),
-    "due_now": _l("Police report due now"), "overdue": _l("Overdue"),
+    "open": _l("Open cases"),
+    # Translators: a figure on the counselor's dashboard: cases marked urgent.
+    "urgent": _l("Urgent"),
+    "new": _l("Not acknowledged yet"), "due_now": _l("Police report due now"),
+    # Translators: a figure on the counselor's dashboard: cases with a checklist item past its deadline.
+    "overdue": _l("Overdue"),
     "waiting": _l("New messages from reporters"),
 }
 CASE_KIND_LABELS = {

@@ -794,3 +794,113 @@ def test_the_counselors_landing_page_shows_the_work_and_each_figure_opens_it(app
     assert lead.get("/cases/?attention=nonsense").status_code == 200  # an unknown group shows every open case
     other = signed_in(app, login, staff["other_counselor"])
     assert 'attention=open"><span class="figure-number">0<' in other.get("/dashboard/").get_data(as_text=True)
+
+
+def _inputs(page: str) -> set[str]:
+    """The names of the fields on the log form (the form that posts to /entries)."""
+    form = re.search(r'<form[^>]*action="[^"]*/entries".*?</form>', page, re.S)
+    return set(re.findall(r'name="([a-z_]+)"', form.group(0))) if form else set()
+
+
+def test_the_log_form_asks_for_the_kind_first_then_only_its_fields(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    page = lead.get(case_url(reported)).get_data(as_text=True)
+    assert _inputs(page) == set()  # no form until a kind is chosen: a list of links that work without JavaScript
+    assert f'href="/cases/{reported.public_id}?log=police_report#log"' in page
+    assert "완료: 수사기관(경찰)에 즉시 신고" in page  # the kind that completes the open legal duty says so
+
+    police = lead.get(case_url(reported, "?log=police_report")).get_data(as_text=True)
+    assert _inputs(police) == {"csrf_token", "kind", "happened_at", "agency", "report_number", "text", "corrects",
+                               "submit"}
+    assert "이 기록은 ‘수사기관(경찰)에 즉시 신고’ 의무를 완료합니다(청소년성보호법 제34조 제2항)." in police
+    assert re.search(r'<label for="agency">[^<]*<span class="required-mark">\(필수\)', police)
+
+    takedown = lead.get(case_url(reported, "?log=takedown")).get_data(as_text=True)
+    assert _inputs(takedown) == {"csrf_token", "kind", "happened_at", "link", "platform", "takedown_status", "text",
+                                 "corrects", "submit"}
+    note = lead.get(case_url(reported, "?log=note")).get_data(as_text=True)
+    assert _inputs(note) == {"csrf_token", "kind", "happened_at", "text", "corrects", "submit"}
+    assert re.search(r'<label for="text">[^<]*<span class="required-mark">\(필수\)', note)
+    assert "의무를 완료합니다" not in note
+    english = lead.get(case_url(reported, "?log=police_report"), headers={"Accept-Language": "en"})
+    assert ("This entry completes the legal duty “Report to an investigative agency (the police) immediately” "
+            "(Child and Youth Sex Protection Act Art. 34(2)).") in english.get_data(as_text=True)
+    unknown = lead.get(case_url(reported, "?log=duty_not_applicable")).get_data(as_text=True)
+    assert _inputs(unknown) == set()  # a kind the portal writes itself is not offered: back to the list
+
+
+def test_a_field_of_another_kind_is_ignored_not_stored(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    note = {"kind": "note", "happened_at": "2026-11-20T10:00", "text": "Talked with the homeroom teacher.",
+            "agency": "x" * 500, "report_number": "NOT-STORED", "link": "t.me/not-stored", "platform": "telegram",
+            "takedown_status": "bogus"}
+    assert post(lead, case_url(reported, "/entries"), note, token_from=case_url(reported)).status_code == 302
+    police = {"kind": "police_report", "happened_at": "2026-11-20T11:00", "agency": "Mapo Police Station",
+              "report_number": "2026-1", "link": "t.me/not-stored-either", "takedown_status": "removed"}
+    assert post(lead, case_url(reported, "/entries"), police, token_from=case_url(reported)).status_code == 302
+    with app.app_context():
+        entries = db.session.scalars(select(ResponseEntry).order_by(ResponseEntry.id)).all()
+        assert [(e.kind, e.agency, e.report_number, e.link, e.platform, e.takedown_status) for e in entries] == [
+            ("note", None, None, None, None, None),
+            ("police_report", "Mapo Police Station", "2026-1", None, None, None)]
+        duty = db.session.scalar(select(DutyItem).where(DutyItem.duty_id == "police_report"))
+        assert duty.done_entry_id == entries[1].id
+        actions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.action == "entry_added")).all()
+        assert len(actions) == 2
+    # The service keeps to the kind too, whoever calls it.
+    with app.app_context():
+        case = db.session.get(Case, reported.id)
+        user = db.session.get(User, staff["lead"])
+        entry = cases.add_entry(db.session, user, case, "guardian_contact", utcnow() - timedelta(hours=1),
+                                "Called the mother.", agency="Ignored", link="t.me/ignored", takedown_status="removed")
+        assert (entry.agency, entry.link, entry.takedown_status) == (None, None, None)
+        db.session.rollback()
+
+
+@pytest.mark.parametrize(("kind", "data", "field", "message"), [
+    ("police_report", {"report_number": "KEEP-ME-1", "text": "kept text"}, "agency", "신고한 경찰관서를 입력하십시오."),
+    ("takedown", {"link": "t.me/keep-me", "platform": "telegram", "text": "kept text"}, "takedown_status",
+     "삭제 요청 상태를 선택하십시오."),
+    ("takedown", {"takedown_status": "requested", "text": "kept text"}, "link", "링크나 계정 이름을 입력하십시오."),
+    ("note", {"corrects": ""}, "text", "조치 내용을 적으십시오."),
+])
+def test_a_kinds_required_field_is_asked_for_on_that_field(app, staff, login, reported, kind, data, field, message):
+    lead = signed_in(app, login, staff["lead"])
+    response = post(lead, case_url(reported, "/entries"), {"kind": kind, "happened_at": "2026-11-20T10:00", **data},
+                    token_from=case_url(reported))
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert re.search(rf'<p class="error" id="{field}-error">{re.escape(message)}', page)
+    assert f'<input type="hidden" name="kind" value="{kind}">' in page  # the same kind's form, shown again
+    for value in data.values():
+        assert value in page
+    summary = re.findall(r'<div class="error-summary".*?</div>', page, re.S)[0]
+    assert "다음 항목을 고쳐 주십시오" in summary and "?:" not in summary and " :" not in summary
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ResponseEntry)) == 0
+
+
+def test_an_unknown_kind_is_refused_and_the_list_shown_again(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    response = post(lead, case_url(reported, "/entries"), {"kind": "duty_not_applicable", "text": "x",
+                                                           "happened_at": "2026-11-20T10:00"},
+                    token_from=case_url(reported))
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert _inputs(page) == set() and "?log=police_report#log" in page
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ResponseEntry)) == 0
+
+
+def test_the_case_files_error_summary_names_fields_without_doubled_punctuation(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    page = post(lead, case_url(reported, "/close"), {}, token_from=case_url(reported)).get_data(as_text=True)
+    summary = re.findall(r'<div class="error-summary".*?</div>', page, re.S)[0]
+    assert "다음 항목을 고쳐 주십시오" in summary  # staff pages: 합니다체
+    items = [re.sub(r"<[^>]+>", "", item).strip() for item in re.findall(r"<li>(.*?)</li>", summary, re.S)]
+    names = [item.partition(": ")[0] for item in items]
+    assert names == ["처리 결과", "종결 확인", "수사기관(경찰)에 즉시 신고"], items
+    for item in items:
+        name, _colon, message = item.partition(": ")
+        assert message.endswith("니다.") or message.endswith("십시오."), item
+        assert ": " not in message and not re.search(r"[?.:]$", name), item

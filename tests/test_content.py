@@ -384,3 +384,26 @@ def test_the_parsed_lessons_are_kept_in_the_instance_folder_for_the_next_process
     again = content.load_lessons(create_app(base_config(f"sqlite:///{tmp_path}/x.db", tmp_path)))
     assert [lesson.slug for lesson in again.lessons] == [lesson.slug for lesson in library.lessons]
     assert again.get(A1).text("en").title == library.get(A1).text("en").title
+
+
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_a_lesson_without_a_summary_in_each_language_fails_the_check(app, root, lang):
+    edit(root, A1, lang, lambda meta, post: meta.pop("summary"))
+    assert_problem(root, f"lessons/{A1}/{lang}.md", "summary is missing")
+    bad = app.test_cli_runner().invoke(args=["content", "check", "--path", str(root)])
+    assert bad.exit_code == 1 and f"lessons/{A1}/{lang}.md: summary is missing" in bad.output
+
+
+def test_a_summary_is_one_short_line(root):
+    edit(root, B1, "en", lambda meta, post: meta.update(summary="A very long summary. " * 10))
+    assert_problem(root, f"lessons/{B1}/en.md", "summary must be one line")
+
+
+def test_every_lesson_has_a_summary_in_both_languages_and_students_read_haeyo():
+    for lesson in load_content(CONTENT).library.lessons:
+        ko, en = lesson.text("ko").summary, lesson.text("en").summary
+        assert ko and en and "\n" not in ko + en, lesson.slug
+        if lesson.band != "D":  # students: 해요체, never 합니다체
+            assert ko.endswith("요.") and "니다" not in ko, (lesson.slug, ko)
+        else:  # staff: 합니다체
+            assert ko.endswith("니다."), (lesson.slug, ko)

@@ -24,6 +24,20 @@ def test_messages_pot_is_current(tmp_path: Path):
         assert _ids(read_po(a)) == _ids(read_po(b)), "run `portal translate update` and translate the new strings"
 
 
+def test_translators_notes_reach_the_template_for_short_and_ambiguous_strings(tmp_path: Path):
+    """`# Translators:` notes in Python and {# Translators: #} in templates are extracted with the strings."""
+    fresh = tmp_path / "fresh.pot"
+    extract_messages(fresh)
+    with fresh.open("rb") as handle:
+        notes = {m.id: " ".join(m.auto_comments) for m in read_po(handle) if m.id}
+    assert "inbox" in notes["Open"]  # a template: a filter of the case inbox, not a verb
+    assert "status of a case" in notes["New"]  # Python: a status word
+    assert "take down an image" in notes["Requested"]
+    assert "Step 2 of 4" in notes["Step %(number)d of %(total)d: %(name)s"]  # a placeholder explained
+    assert "step of the incident report" in notes["Receipt"]
+    assert "not urgent" in notes["Normal"]  # a second string on a line reached by its own note
+
+
 def test_every_message_has_a_korean_and_english_translation():
     with (TRANSLATIONS / "messages.pot").open("rb") as handle:
         wanted = _ids(read_po(handle))

@@ -51,6 +51,17 @@ def progress_rows(app, user_id: int) -> list[LessonProgress]:
 
 # --- Every lesson, every page, both languages ---------------------------------------------------------------
 
+@pytest.mark.parametrize(("lang", "length"), [("ko", "{minutes}분 수업"), ("en", "{minutes}-minute lesson")])
+def test_the_lesson_list_gives_each_lesson_its_length_and_a_summary(client, lang, length):
+    index = page(client.get("/lessons", headers={"Accept-Language": lang}))
+    assert "짧은 수업" not in index  # lessons of 25 to 50 minutes are named by their length, not called short
+    for lesson in LIBRARY.lessons:
+        item = index[index.index(f'href="/lessons/{lesson.slug}"'):]
+        item = item[:item.index("</li>")]
+        assert length.format(minutes=lesson.minutes) in item
+        assert f'<p class="lesson-summary">{escape(lesson.text(lang).summary)}</p>' in item
+
+
 @pytest.mark.parametrize("lang", ["ko", "en"])
 def test_every_lesson_renders_in_both_languages(client, lang):
     headers = {"Accept-Language": lang}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import threading
 
 import pytest
@@ -352,3 +354,82 @@ def test_a_school_without_counselors_or_admins_says_so_and_keeps_the_message(app
     assert "please help me" in text and "117" in text and "112" in text
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Case)) == 0
+
+
+def _checked(page: str, name: str, value: str) -> bool:
+    """Whether the page has this checkbox or radio button ticked."""
+    return any('checked' in tag for tag in re.findall(r"<input[^>]*>", page)
+               if f'name="{name}"' in tag and f'value="{value}"' in tag)
+
+
+def test_the_form_says_which_step_it_is_and_is_in_titled_parts(app, client, staff, login):
+    login(client, staff["teacher"])
+    page = client.get("/reports/new/form").get_data(as_text=True)
+    assert "<title>4단계 중 2단계: 신고서 작성 · " in page
+    nav = page[page.index('<nav class="steps"'):page.index("</nav>", page.index('<nav class="steps"'))]
+    assert 'aria-label="신고 단계"' in nav and nav.count("<li") == 4
+    assert re.search(r'aria-current="step">\s*<span[^>]*>2</span> 신고서 작성', nav)
+    legends = re.findall(r'<fieldset class="form-section">\s*(?:\{#.*?#\}\s*)?<legend><h2>([^<]+)</h2>', page)
+    assert legends == ["발생 내용", "관련된 사람", "발견된 곳", "안전과 경찰 신고", "열람 제외"]
+    # Each question that must be answered says so in words, and only those.
+    assert page.count("(필수)") == 5
+    english = client.get("/reports/new/form", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "<title>Step 2 of 4: Write the report · " in english and english.count("(required)") == 5
+    assert "<title>4단계 중 1단계: 시작하기 전에 · " in client.get("/reports/new").get_data(as_text=True)
+
+
+FULL_REPORT = {**REPORT, "police_told": "yes", "police_told_at": "2026-11-20T09:15",
+               "police_report_number": "2026-000777"}
+REQUIRED = ("categories", "victim_kind", "urgent", "police_told", "description")
+
+
+@pytest.mark.parametrize("missing", REQUIRED)
+def test_every_typed_value_stays_when_one_required_answer_is_missing(app, client, staff, login, missing):
+    login(client, staff["teacher"])
+    data = {name: value for name, value in FULL_REPORT.items() if name != missing}
+    data["excluded"] = [str(staff["teacher2"])]
+    if missing == "police_told":
+        data.pop("police_told_at")  # a time without a yes would be a second error
+    response = post(client, "/reports/new/form", {**data, "submission_token": form_token(client), "action": "review"},
+                    token_from="/reports/new/form")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "<title>오류: 4단계 중 2단계" in page
+    summary = re.findall(r'<div class="error-summary".*?</div>', page, re.S)[0]
+    assert len(re.findall(r"<li>", summary)) == 1
+    for name, value in data.items():
+        for one in value if isinstance(value, list) else [value]:
+            if name in ("categories", "platforms", "victim_kind", "urgent", "victim_knows", "guardians_told",
+                        "police_told", "excluded"):
+                assert _checked(page, name, one), (name, one)
+            else:
+                assert html.escape(one, quote=False) in page, (name, one)
+
+
+def test_the_error_summary_reads_name_colon_message_in_one_register(app, client, staff, login):
+    login(client, staff["teacher"])
+    bad = {"victim_count": "0", "links": "x" * 4001, "first_seen": "1900-01-01T00:00",
+           "police_told": "no", "police_told_at": "2026-11-20T09:15", "submission_token": form_token(client),
+           "action": "review"}
+    for lang, ending in (("ko", ("십시오.", "니다.")), ("en", (".",))):
+        page = post(client, "/reports/new/form", bad, token_from="/reports/new/form",
+                    headers={"Accept-Language": lang}).get_data(as_text=True)
+        summary = re.findall(r'<div class="error-summary".*?</div>', page, re.S)[0]
+        heading = re.search(r"<h2>([^<]+)</h2>", summary).group(1)
+        assert heading == {"ko": "다음 항목을 고쳐 주십시오", "en": "Correct the following"}[lang]
+        items = [re.sub(r"<[^>]+>", "", item).strip() for item in re.findall(r"<li>(.*?)</li>", summary, re.S)]
+        assert len(items) == 8, items  # five unanswered questions, the number, the links, the early date, the time
+        for item in items:
+            name, _colon, message = item.partition(": ")
+            assert name and message and not re.search(r"[?.:)\s]$", name), item
+            assert message.endswith(ending) and ": " not in message and "  " not in item, item
+
+
+def test_a_value_that_is_not_a_box_gets_one_plain_sentence(app, client, staff, login):
+    login(client, staff["teacher"])
+    data = {**REPORT, "categories": ["nope"], "excluded": ["x"], "submission_token": form_token(client),
+            "action": "review"}
+    page = post(client, "/reports/new/form", data, token_from="/reports/new/form").get_data(as_text=True)
+    summary = re.findall(r'<div class="error-summary".*?</div>', page, re.S)[0]
+    items = [re.sub(r"<[^>]+>", "", item).strip() for item in re.findall(r"<li>(.*?)</li>", summary, re.S)]
+    assert items == ["발생 내용: 보기에 있는 항목만 고르십시오.", "열람 제외 대상: 보기에 있는 항목만 고르십시오."]

@@ -17,31 +17,79 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from portal.forms import PlausibleDate
 from portal.labels import ENTRY_LABELS, OUTCOME_LABELS, PLATFORM_LABELS, TAKEDOWN_LABELS
-from portal.models.cases import ENTRY_KINDS
+from portal.models.cases import ENTRY_FIELDS, ENTRY_KINDS, ENTRY_REQUIRED
+
+_DETAILS_HINT = _l("Write what was done and agreed. Do not paste or describe the image.")
 
 
 class EntryForm(FlaskForm):
-    """Add one entry to the response log."""
+    """Add one entry to the response log: what every kind has. `form_for_kind(kind)` adds that kind's own fields."""
 
+    class Meta:
+        mark_required = True
+
+    # Translators: the name of the "this corrects an earlier entry" field, in the list of errors.
+    short_names = {"corrects": _l("Entry corrected")}
+
+    # Chosen before the form (the case file's list of kinds, `?log=<kind>`); the form carries it as a hidden field.
     kind = SelectField(_l("What was done"), choices=[(kind, ENTRY_LABELS[kind]) for kind in ENTRY_KINDS])
     happened_at = DateTimeLocalField(_l("When it happened"), format="%Y-%m-%dT%H:%M",
                                      validators=[DataRequired(_l("Enter when it happened.")), PlausibleDate()])
     text = TextAreaField(_l("Details"), validators=[Optional(), Length(max=10000)],
-                         description=_l("Write what was done and agreed. Do not paste or describe the image."))
-    agency = StringField(_l("Police agency (for a police report)"), validators=[Optional(), Length(max=200)])
-    report_number = StringField(_l("Report number (for a police report)"), validators=[Optional(), Length(max=80)])
-    link = StringField(_l("Link or account (for a takedown request)"), validators=[Optional(), Length(max=2000)])
-    platform = SelectField(_l("Platform (for a takedown request)"),
-                           choices=[("", "—"), *PLATFORM_LABELS.items()], validators=[Optional()])
-    takedown_status = SelectField(_l("Takedown status"), choices=[("", "—"), *TAKEDOWN_LABELS.items()],
-                                  validators=[Optional()])
+                         description=_DETAILS_HINT)
     corrects = SelectField(_l("This corrects an earlier entry (optional)"), choices=[("", "—")],
                            validators=[Optional()])
     submit = SubmitField(_l("Add to the log"))
 
 
+def _first(required: bool, message=None) -> list:
+    return [DataRequired(message)] if required else [Optional()]
+
+
+# Each kind's own fields (models.cases.ENTRY_FIELDS), made required or optional for the kind (ENTRY_REQUIRED).
+_KIND_FIELDS = {
+    "agency": lambda required: StringField(
+        _l("Police agency"), validators=[*_first(required, _l("Enter the police agency the report was made to.")),
+                                         Length(max=200)],
+        description=_l("For example: Mapo Police Station, or the 112 call centre.")),
+    "report_number": lambda required: StringField(_l("Report number"),
+                                                  validators=[*_first(required), Length(max=80)]),
+    "link": lambda required: StringField(
+        # Translators: the address or account name of the material a takedown is asked for, typed as text.
+        _l("Link or account"), validators=[*_first(required, _l("Enter the link or the account name.")),
+                                           Length(max=2000)],
+        description=_l("Copy the address or the name as text. Do not save, screenshot or forward the image itself.")),
+    "platform": lambda required: SelectField(_l("Platform"), choices=[("", "—"), *PLATFORM_LABELS.items()],
+                                             validators=_first(required)),
+    "takedown_status": lambda required: SelectField(
+        _l("Takedown status"), choices=[("", "—"), *TAKEDOWN_LABELS.items()],
+        validators=_first(required, _l("Choose the status of the takedown request."))),
+}
+
+
+def form_for_kind(kind: str | None, **kwargs) -> EntryForm:
+    """The log form for one kind of entry: the common fields and that kind's own, and nothing of another kind's
+    (a value posted for them is not even read). A kind without required fields of its own requires its text."""
+
+    class KindEntryForm(EntryForm):
+        pass
+
+    required = ENTRY_REQUIRED.get(kind, ())
+    for name in ENTRY_FIELDS.get(kind, ()):
+        setattr(KindEntryForm, name, _KIND_FIELDS[name](name in required))
+    if kind in ENTRY_KINDS and not required:
+        KindEntryForm.text = TextAreaField(
+            _l("Details"), validators=[DataRequired(_l("Write what was done.")), Length(max=10000)],
+            description=_DETAILS_HINT)
+    return KindEntryForm(kind=kind, **kwargs)
+
+
 class CloseForm(FlaskForm):
     """Close the case: an outcome chosen on purpose (none is preselected) and a confirmation."""
+
+    # Names in the error summary (see _macros.error_summary): the confirmation's label is a whole sentence.
+    # Translators: the name of the tick box that confirms closing a case, in the list of errors.
+    short_names = {"confirm": _l("Confirmation")}
 
     outcome = RadioField(_l("Outcome"), choices=list(OUTCOME_LABELS.items()),
                          validators=[InputRequired(_l("Choose an outcome."))])
@@ -54,7 +102,8 @@ def close_form(open_legal: list[tuple[str, str]], **kwargs) -> CloseForm:
     """A close form with one required reason for each legal duty still open: (duty id, its title)."""
 
     class ClosingWithOpenDuties(CloseForm):
-        pass
+        # In the error summary each reason is named by its duty's title, not by the question that holds it.
+        short_names = {**CloseForm.short_names, **{f"reason_{duty_id}": title for duty_id, title in open_legal}}
 
     for duty_id, title in open_legal:
         setattr(ClosingWithOpenDuties, f"reason_{duty_id}", TextAreaField(
@@ -66,6 +115,9 @@ def close_form(open_legal: list[tuple[str, str]], **kwargs) -> CloseForm:
 
 class ClassifyForm(FlaskForm):
     """A counselor records what a student's request concerns; a sex crime against a minor starts the checklist."""
+
+    # Translators: the name of the counselor's yes/no classification of a student's request, in the list of errors.
+    short_names = {"classification": _l("Classification")}
 
     classification = RadioField(
         _l("Does this request concern a sex crime against a minor?"),

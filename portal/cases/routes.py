@@ -10,7 +10,15 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal.cases.forms import AssignForm, ClassifyForm, EntryForm, NotApplicableForm, ReplyForm, close_form
+from portal.cases.forms import (
+    AssignForm,
+    ClassifyForm,
+    EntryForm,
+    NotApplicableForm,
+    ReplyForm,
+    close_form,
+    form_for_kind,
+)
 from portal.extensions import client_address, db
 from portal.forms import EmptyForm
 from portal.i18n import lang_attrs
@@ -18,6 +26,7 @@ from portal.labels import CATEGORY_LABELS, ENTRY_LABELS
 from portal.messages import message_for
 from portal.models import AuditEvent, Notification, Role, User
 from portal.models.base import utcnow
+from portal.models.cases import ENTRY_FIELDS, ENTRY_KINDS
 from portal.security import guard_blueprint
 from portal.services import audit, cases, conversation, duties
 
@@ -101,11 +110,11 @@ def _close_form(case, **kwargs):
 
 
 def _file_context(case, entry_form=None, close_form=None, assign_form=None, na_form=None, na_duty=None,
-                  classify_form=None, reply_form=None):
+                  classify_form=None, reply_form=None, log_kind=None):
     if entry_form is None:
         # Most entries are logged right after the fact: the time defaults to now, in the school's time zone.
         local_now = utcnow().astimezone(ZoneInfo(case.school.timezone)).replace(tzinfo=None, second=0, microsecond=0)
-        entry_form = EntryForm(happened_at=local_now)
+        entry_form = form_for_kind(log_kind, happened_at=local_now)
     _set_corrects_choices(entry_form, case)
     assign_form = assign_form or AssignForm()
     assigned = {a.user_id for a in case.assignees}
@@ -116,7 +125,11 @@ def _file_context(case, entry_form=None, close_form=None, assign_form=None, na_f
                                      if u.id not in assigned and u.id not in excluded]
     now = utcnow()
     rules = {r.id: r for r in duties.rules(case.school.jurisdiction)}
-    return dict(case=case, entry_form=entry_form, close_form=close_form or _close_form(case), assign_form=assign_form,
+    chosen = entry_form.kind.data if entry_form.kind.data in ENTRY_KINDS else None
+    return dict(case=case, entry_form=entry_form, log_kind=chosen, log_kinds=ENTRY_KINDS,
+                log_fields=ENTRY_FIELDS.get(chosen, ()),
+                completes=_duties_completed(case, rules), close_form=close_form or _close_form(case),
+                assign_form=assign_form,
                 na_forms={item.duty_id: na_form if item.duty_id == na_duty and na_form else
                           NotApplicableForm(prefix=item.duty_id) for item in case.duties},
                 open_legal=[item.duty_id for item, _rule in cases.open_legal_duties(case)],
@@ -134,7 +147,16 @@ def file(public_id: str):
                                                              Notification.case_id == case.id,
                                                              Notification.read_at.is_(None)).values(read_at=utcnow()))
     db.session.commit()
-    return render_template("cases/file.html", **_file_context(case))
+    return render_template("cases/file.html", **_file_context(case, log_kind=request.args.get("log")))
+
+
+def _duties_completed(case, rules) -> dict[str, list]:
+    """For each kind of entry, the open checklist items an entry of that kind completes, with their rules."""
+    completes: dict[str, list] = {}
+    for item in case.duties:
+        if item.done_at is None and item.not_applicable_at is None and item.duty_id in rules:
+            completes.setdefault(item.satisfied_by, []).append(rules[item.duty_id])
+    return completes
 
 
 def _action(public_id: str, run):
@@ -202,7 +224,7 @@ def _set_corrects_choices(form: EntryForm, case) -> None:
 
 
 def _entry_form(case) -> EntryForm:
-    form = EntryForm()
+    form = form_for_kind(request.form.get("kind"))
     _set_corrects_choices(form, case)
     return form
 
@@ -214,9 +236,7 @@ def add_entry(public_id: str):
     def run(case, form):
         cases.add_entry(
             db.session, current_user, case, form.kind.data, _local_to_utc(form.happened_at.data), form.text.data,
-            agency=form.agency.data or None, report_number=form.report_number.data or None,
-            link=form.link.data or None, platform=form.platform.data or None,
-            takedown_status=form.takedown_status.data or None,
+            **{name: form[name].data or None for name in ENTRY_FIELDS.get(form.kind.data, ())},
             corrects_id=int(form.corrects.data) if form.corrects.data else None, address=client_address())
 
     return _form_action(public_id, _entry_form, run, field="kind", done=_("Added to the log."), anchor="#log",

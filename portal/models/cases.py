@@ -27,6 +27,10 @@ ENTRY_KINDS = (
     "note", "victim_contact", "guardian_contact", "police_report", "dsc_referral", "takedown",
     "school_violence_procedure", "safety_measure", "counselling", "follow_up", "outcome",
 )
+# The structured fields each kind of entry carries, and which of them it requires (every other kind requires its
+# text instead). The log form shows only the chosen kind's fields; a field of another kind is never stored.
+ENTRY_FIELDS = {"police_report": ("agency", "report_number"), "takedown": ("link", "platform", "takedown_status")}
+ENTRY_REQUIRED = {"police_report": ("agency",), "takedown": ("link", "takedown_status")}
 # Entries the portal writes for a decision about a checklist item; they are not chosen on the log form.
 DUTY_ENTRY_KINDS = ("duty_not_applicable", "duty_open_at_close", "classified_minor_sex_crime", "classified_other",
                     "lead_handover")

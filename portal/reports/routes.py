@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -32,6 +33,22 @@ def _signed_out_help():
 
 guard_blueprint(bp)  # registered after the hook above, so that hook runs first
 REPORTERS = (Role.TEACHER, Role.COUNSELOR, Role.SCHOOL_ADMIN)
+# The steps of a report, shown on each of its pages and named in their titles (reports/_steps.html).
+REPORT_STEPS = (
+    # Translators: a step of the incident report: the guidance read before the form.
+    _l("Before you start"),
+    # Translators: a step of the incident report: filling in the form.
+    _l("Write the report"),
+    # Translators: a step of the incident report: reading it over before it is sent.
+    _l("Check and send"),
+    # Translators: a step of the incident report: the page that confirms it was received.
+    _l("Receipt"),
+)
+
+
+@bp.context_processor
+def _steps():
+    return {"report_steps": REPORT_STEPS}
 
 
 @bp.before_request

@@ -27,7 +27,15 @@ from portal.models import (
     User,
 )
 from portal.models.base import UTCDateTime, utcnow
-from portal.models.cases import CLASSIFICATIONS, CLASSIFIED_KINDS, ENTRY_KINDS, OUTCOMES, TAKEDOWN_STATUSES
+from portal.models.cases import (
+    CLASSIFICATIONS,
+    CLASSIFIED_KINDS,
+    ENTRY_FIELDS,
+    ENTRY_KINDS,
+    ENTRY_REQUIRED,
+    OUTCOMES,
+    TAKEDOWN_STATUSES,
+)
 from portal.services import audit, duties, figures, notify
 from portal.services.background import CHECKS
 from portal.services.errors import ServiceError
@@ -386,18 +394,21 @@ def add_entry(session: Session, user: User, case: Case, kind: str, happened_at: 
         raise CaseError("bad_kind")
     if happened_at > now + timedelta(minutes=5):
         raise CaseError("in_future")
-    if kind == "police_report" and not agency:
+    # Only the kind's own fields are kept: a police agency posted with a note is dropped, not stored.
+    given = {"agency": agency, "report_number": report_number, "link": link, "platform": platform,
+             "takedown_status": takedown_status}
+    fields = {name: value or None for name, value in given.items() if name in ENTRY_FIELDS.get(kind, ())}
+    if kind == "police_report" and not fields["agency"]:
         raise CaseError("agency_required")
-    if kind == "takedown" and (not link or takedown_status not in TAKEDOWN_STATUSES):
+    if kind == "takedown" and (not fields["link"] or fields["takedown_status"] not in TAKEDOWN_STATUSES):
         raise CaseError("takedown_fields")
-    if kind not in ("police_report", "takedown") and not (text and text.strip()):
+    if kind not in ENTRY_REQUIRED and not (text and text.strip()):
         raise CaseError("text_required")
     if corrects_id is not None and not any(e.id == corrects_id for e in case.entries):
         raise CaseError("bad_correction")
     entry = ResponseEntry(case_id=case.id, author_id=user.id, kind=kind, happened_at=happened_at, logged_at=now,
-                          text=(text or "").strip() or None, agency=agency, report_number=report_number, link=link,
-                          platform=platform, takedown_status=takedown_status, corrects_id=corrects_id,
-                          after_close=case.status == CaseStatus.CLOSED)
+                          text=(text or "").strip() or None, corrects_id=corrects_id,
+                          after_close=case.status == CaseStatus.CLOSED, **fields)
     session.add(entry)
     session.flush()
     for item in case.duties:

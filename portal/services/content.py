@@ -77,6 +77,7 @@ def help_pack(jurisdiction: str = "KR") -> HelpPack:
 
 LANGUAGES = ("ko", "en")
 BANDS = ("A", "B", "C", "D")
+SUMMARY_MAX = 160  # characters: one line in the lesson list, in either language
 LESSON_JURISDICTION = "KR"  # the help pack lesson placeholders are filled from
 
 SLUG_RE = re.compile(r"^[a-d][0-9]+-[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -166,6 +167,7 @@ class LessonText:
 
     language: str
     title: str
+    summary: str  # one line under the title in the lesson list
     content_note: str
     objectives: tuple[str, ...]
     warmup: str
@@ -312,6 +314,13 @@ class _FileReader:
         (self.staff_texts if staff else self.texts).append(raw)
         return self.expand_help(raw, where)
 
+    def summary(self, value: object) -> str:
+        """The one-line summary the lesson list shows under the title: required, one line, short."""
+        text = self.text(value, "summary")
+        if "\n" in text or len(text) > SUMMARY_MAX:
+            self.problem(f"summary must be one line of at most {SUMMARY_MAX} characters")
+        return text
+
     def text_list(self, value: object, where: str, low: int, high: int) -> tuple[str, ...]:
         """A list of text items with a count between low and high."""
         if not isinstance(value, list) or not value:
@@ -443,6 +452,7 @@ def _parse_file(path: Path, root: Path, language: str, pack: HelpPack | None) ->
     text = LessonText(
         language=language,
         title=reader.text(meta.get("title"), "title"),
+        summary=reader.summary(meta.get("summary")),
         content_note=reader.text(meta.get("content_note"), "content_note"),
         objectives=reader.text_list(meta.get("objectives"), "objectives", 2, 4),
         warmup=reader.text(meta.get("warmup"), "warmup"),

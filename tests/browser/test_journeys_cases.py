@@ -66,12 +66,17 @@ def test_report_to_closure(live_server, open_page, axe, lang):
         counselor.get_by_role("button", name=WORDS[lang]["close"]).click()
     assert counselor.locator("#error-summary").is_visible()
     axe.check(counselor, f"closing refused without a reason [{lang}]")
-    counselor.locator("select[name=kind]").select_option("police_report")
+    # The kind first, by a link; the form then has only that kind's fields and names the duty it completes.
+    follow(counselor.locator("#log a[href*='log=police_report']"))
+    assert counselor.locator("input[name=link]").count() == 0
+    assert counselor.locator(".duty-completes").count() == 1
+    axe.check(counselor, f"log form for a police report [{lang}]")
     counselor.locator("input[name=happened_at]").fill("2026-11-20T10:00")
     counselor.locator("input[name=agency]").fill("Mapo Police Station")
     counselor.locator("input[name=report_number]").fill("2026-000123")
     follow(counselor.get_by_role("button", name=WORDS[lang]["add"]))
-    counselor.locator("select[name=kind]").select_option("takedown")
+    follow(counselor.locator("#log a[href*='log=takedown']"))
+    assert counselor.locator("input[name=agency]").count() == 0
     counselor.locator("input[name=happened_at]").fill("2026-11-20T11:00")
     counselor.locator("input[name=link]").fill("t.me/some-channel")
     counselor.locator("select[name=platform]").select_option("telegram")
@@ -102,6 +107,71 @@ def test_report_to_closure(live_server, open_page, axe, lang):
     axe.assert_clean()
 
 
+STEPS = {"ko": ("4단계 중 {n}단계", "신고 단계"), "en": ("Step {n} of 4", "Steps of the report")}
+
+
+@pytest.mark.parametrize(("lang", "width"), [("ko", 375), ("en", 1280)])
+def test_report_in_steps_keeps_what_was_typed(live_server, open_page, axe, lang, width):
+    """The step is in the title and marked in the list; an answer left out keeps every other one on the page."""
+    page = open_page(lang, width=width)
+    sign_in(page, live_server, "hanbit-teacher2")
+    title, nav_name = STEPS[lang]
+    page.goto(live_server + "/reports/new")
+    assert page.title().startswith(title.format(n=1))
+    follow(page.locator("a.button.primary"))
+    assert page.title().startswith(title.format(n=2))
+    nav = page.get_by_role("navigation", name=nav_name)
+    assert nav.locator("li").count() == 4 and nav.locator("[aria-current=step]").inner_text().strip().startswith("2")
+    assert page.locator("fieldset.form-section > legend").count() >= 4
+    axe.check(page, f"report form in parts [{lang} {width}]")
+    # Everything but the one question that must be answered about the police.
+    page.locator("input[name=categories][value=distribution]").check()
+    page.locator("textarea[name=description]").fill("Typed before the error.")
+    page.locator("input[name=first_seen]").fill("2026-11-20T08:30")
+    page.locator("textarea[name=how_learned]").fill("A student told me.")
+    page.locator("input[name=victim_kind][value=student]").check()
+    page.locator("input[name=victim_count]").fill("2")
+    page.locator("textarea[name=victim_names]").fill("Lee, 1-2")
+    page.locator("textarea[name=suspects]").fill("an older student")
+    page.locator("input[name=victim_knows][value=yes]").check()
+    page.locator("input[name=platforms][value=telegram]").check()
+    page.locator("textarea[name=links]").fill("t.me/a-channel")
+    page.locator("input[name=urgent][value=no]").check()
+    page.locator("input[name=guardians_told][value=no]").check()
+    page.locator("input[name=police_report_number]").fill("2026-000999")
+    follow(page.get_by_role("button", name=WORDS[lang]["review"]))
+    assert page.title().startswith("오류: " if lang == "ko" else "Error: ")
+    summary = page.locator("#error-summary")
+    assert summary.locator("li").count() == 1
+    axe.check(page, f"report form, one answer missing [{lang} {width}]")
+    assert page.locator("input[name=categories][value=distribution]").is_checked()
+    assert page.locator("textarea[name=description]").input_value() == "Typed before the error."
+    assert page.locator("input[name=first_seen]").input_value() == "2026-11-20T08:30"
+    assert page.locator("textarea[name=how_learned]").input_value() == "A student told me."
+    assert page.locator("input[name=victim_kind][value=student]").is_checked()
+    assert page.locator("input[name=victim_count]").input_value() == "2"
+    assert page.locator("textarea[name=victim_names]").input_value() == "Lee, 1-2"
+    assert page.locator("textarea[name=suspects]").input_value() == "an older student"
+    assert page.locator("input[name=victim_knows][value=yes]").is_checked()
+    assert page.locator("input[name=platforms][value=telegram]").is_checked()
+    assert page.locator("textarea[name=links]").input_value() == "t.me/a-channel"
+    assert page.locator("input[name=urgent][value=no]").is_checked()
+    assert page.locator("input[name=guardians_told][value=no]").is_checked()
+    assert page.locator("input[name=police_report_number]").input_value() == "2026-000999"
+    # The summary's link puts the focus on the question left out.
+    summary.locator("a").click()
+    assert page.evaluate("document.activeElement.name") == "police_told"
+    page.locator("input[name=police_told][value=yes]").check()
+    follow(page.get_by_role("button", name=WORDS[lang]["review"]))
+    assert page.title().startswith(title.format(n=3))
+    assert "Typed before the error." in page.content() and "2026-000999" in page.content()
+    axe.check(page, f"report review in parts [{lang} {width}]")
+    follow(page.get_by_role("button", name=WORDS[lang]["send"]))
+    assert page.title().startswith(title.format(n=4))
+    axe.check(page, f"report receipt with steps [{lang} {width}]")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
 def test_report_form_by_keyboard_alone(live_server, open_page):
     page = open_page("en")
     sign_in(page, live_server, "hanbit-teacher2")
@@ -124,15 +194,15 @@ def test_report_form_by_keyboard_alone(live_server, open_page):
 
     tab_to("input[name=categories][value=creation]")
     page.keyboard.press("Space")
+    tab_to("textarea[name=description]")
+    page.keyboard.type("Typed with the keyboard only.")
     tab_to("input[name=victim_kind]")
     page.keyboard.press("ArrowDown")  # arrows move within a radio group and select
     tab_to("input[name=urgent]")
     page.keyboard.press("Space")
     tab_to("input[name=police_told]")
     page.keyboard.press("Space")
-    tab_to("textarea[name=description]")
-    page.keyboard.type("Typed with the keyboard only.")
-    tab_to("input[name=police_told]", back=True)  # Shift+Tab goes back through the form
+    tab_to("input[name=urgent]", back=True)  # Shift+Tab goes back through the form
     tab_to("button[value=review]")
     with page.expect_navigation():
         page.keyboard.press("Enter")
@@ -185,6 +255,9 @@ def test_case_file_by_keyboard_alone(live_server, open_page):
     tab_to("summary")  # the content note opens with the keyboard too
     page.keyboard.press("Enter")
     assert page.locator("details.content-note").get_attribute("open") is not None
+    tab_to("#log a[href*='log=note']")  # the kind first, by a link: the form then asks only for a note's fields
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     tab_to("textarea[name=text]")
     page.keyboard.type("Met the student with the homeroom teacher.")
     tab_to("form[action$='/entries'] [type=submit]")
