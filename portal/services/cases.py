@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -19,7 +19,6 @@ from portal.models import (
     CaseStatus,
     DutyItem,
     Notification,
-    ReceiptCode,
     ResponseEntry,
     Role,
     School,
@@ -27,7 +26,7 @@ from portal.models import (
 )
 from portal.models.base import utcnow
 from portal.models.cases import CLASSIFICATIONS, CLASSIFIED_KINDS, ENTRY_KINDS, OUTCOMES, TAKEDOWN_STATUSES
-from portal.services import audit, duties, notify
+from portal.services import audit, channel, duties, notify
 from portal.services.background import CHECKS
 from portal.services.errors import ServiceError
 from portal.services.schools import lead_counselor
@@ -119,11 +118,16 @@ def visible_cases_clause(user: User):
 
 def next_reference(session: Session, school: School, year: int) -> str:
     """The next reference of a school's year, e.g. HANBIT-2026-0007, unique under concurrent submissions."""
+    # One counter row per school and year, bumped by a single UPDATE … RETURNING: the row lock it takes makes a
+    # concurrent report wait until this transaction ends, and PostgreSQL then re-reads the committed number, so
+    # no two transactions get the same one (SQLite has one writer at a time anyway). Not a sequence: references
+    # are per school and year and must have no gaps (a sequence skips the numbers of rolled-back reports). Not a
+    # read-then-write: that one could read a number from the session's identity map instead of the locked row.
     insert_if_missing(session, CaseCounter, school_id=school.id, year=year, last_number=0)
-    counter = session.scalar(select(CaseCounter).where(CaseCounter.school_id == school.id, CaseCounter.year == year)
-                             .with_for_update())
-    counter.last_number += 1
-    return f"{school.code.upper()}-{year}-{counter.last_number:04d}"
+    number = session.execute(
+        update(CaseCounter).where(CaseCounter.school_id == school.id, CaseCounter.year == year)
+        .values(last_number=CaseCounter.last_number + 1).returning(CaseCounter.last_number)).scalar_one()
+    return f"{school.code.upper()}-{year}-{number:04d}"
 
 
 def _recipients(session: Session, school: School, excluded: set[int]) -> list[User]:
@@ -195,7 +199,7 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
             raise
         return _same_sender(existing, reporter), False
     if receipt is not None:
-        session.add(ReceiptCode(case_id=case.id, lookup=receipt[0], secret_hash=receipt[1]))
+        channel.store_receipt(session, case.id, *receipt)
     for user_id in excluded:
         session.add(CaseExclusion(case_id=case.id, user_id=user_id))
     for user in recipients:
