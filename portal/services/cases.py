@@ -178,7 +178,7 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
     if reporter is None:
         check_channel_limit(session, school, now)
     case = Case(
-        school_id=school.id, reference=reference, kind=data.kind,
+        school=school, reference=reference, kind=data.kind,
         categories=",".join(data.categories), platforms=",".join(data.platforms), victim_kind=data.victim_kind,
         victim_count=data.victim_count, victim_names=data.victim_names or None, suspects=data.suspects or None,
         links=data.links or None, first_seen=data.first_seen, how_learned=data.how_learned or None,
@@ -189,6 +189,11 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
         reporter_id=reporter.id if reporter else None, submission_token=token, created_at=now, updated_at=now,
     )
     session.add(case)
+    # The checklist and the first deadline go in with the case, in one flush: nothing is read back from a table
+    # the case was just written to (fewer statements while SQLite's write lock is held).
+    _start_checklist(session, case, now, police_told_at=(data.police_told_at or now) if data.police_told else None,
+                     guardians_told=data.guardians_told == "yes")
+    refresh_next_due(case)
     try:
         session.flush()
     except IntegrityError:
@@ -204,9 +209,6 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
         session.add(CaseExclusion(case_id=case.id, user_id=user_id))
     for user in recipients:
         session.add(CaseAssignee(case_id=case.id, user_id=user.id, added_at=now))
-    _start_checklist(session, case, now, police_told_at=(data.police_told_at or now) if data.police_told else None,
-                     guardians_told=data.guardians_told == "yes")
-    refresh_next_due(case)
     # An anonymous case keeps no address, not even in its audit rows.
     audit.record(session, "case_created", actor=reporter, case_id=case.id, school_id=school.id,
                  target=None if reporter else "anonymous", address=address if reporter else None)
@@ -250,14 +252,12 @@ def _start_checklist(session: Session, case: Case, start: datetime, *, police_to
                      guardians_told: bool = False) -> None:
     """Add the case's checklist items, due from `start`; what the reporter already did counts as done."""
     for rule in applicable_rules(case):
-        item = DutyItem(case_id=case.id, duty_id=rule.id, satisfied_by=rule.satisfied_by,
-                        due_at=rule.due(start, case.urgent))
+        item = DutyItem(duty_id=rule.id, satisfied_by=rule.satisfied_by, due_at=rule.due(start, case.urgent))
         if rule.satisfied_by == "police_report" and police_told_at is not None:
             item.done_at = police_told_at  # the reporter already told the police
         if rule.satisfied_by == "guardian_contact" and guardians_told:
             item.done_at = start
-        session.add(item)
-        case.duties.append(item)
+        case.duties.append(item)  # the relationship sets case_id when the case is new and has no id yet
 
 
 def classify(session: Session, user: User, case: Case, classification: str, address: str | None = None,
