@@ -76,8 +76,9 @@ def deployment(instance: Path, settings: dict, teachers: int, password_hash: str
         school = School(code="hanbit", name_ko="한빛중학교", name_en="Hanbit Middle School")
         db.session.add(school)
         db.session.flush()
+        # The counselor has an address, so each report also queues a mail (sent after its commit), as at a school.
         db.session.add(User(username="hanbit-counselor", role=Role.COUNSELOR, school_id=school.id, is_lead=True,
-                            display_name="Counselor", password_hash=password_hash))
+                            display_name="Counselor", email="counselor@hanbit.example", password_hash=password_hash))
         db.session.add_all(User(username=f"hanbit-teacher{n}", role=Role.TEACHER, school_id=school.id,
                                 display_name=f"Teacher {n}", password_hash=password_hash) for n in range(teachers))
         db.session.commit()
