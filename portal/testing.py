@@ -1,5 +1,5 @@
-"""`portal serve` in a child process on a free loopback port, and a browser-like client for it: how the tests and
-the benchmarks start a real server and talk to it (one copy instead of one per script)."""
+"""For the tests and the benchmarks: a deployment's instance folder and database, `portal serve` in a child process
+on a free loopback port, and a browser-like client for it (one copy instead of one per script)."""
 
 from __future__ import annotations
 
