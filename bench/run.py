@@ -1,33 +1,53 @@
 """Every performance figure of the README in one run, each against a reference measured in the same run.
 
     .venv/bin/python bench/run.py [--smoke] [--duration 8] [--connections 50] [--server granian|waitress]
+                                  [--submitters 16] [--postgres-url URL] [--reports-only]
 
 Starts `portal serve --demo` on a free loopback port (a fresh instance folder, its own demo password) and nginx
 serving, from memory-backed files, the identical bytes of each page the portal is asked for; drives both with wrk
 and prints one table: the measure, the portal's figure, nginx's figure on the same bytes, the ratio, and the
 machine. `--smoke` runs each measure for a second with a few connections: it checks that the script works (CI runs
 it) and its figures mean nothing. Needs wrk and nginx (apt-get install wrk nginx; installed here when run as root).
+
+The last rows are reports per second: `--submitters` teachers (16) send the report form at once to `portal serve`
+with its defaults, on SQLite and on PostgreSQL (`--postgres-url`, a server where it creates and drops a database of
+its own), counted as cases in the database; `--reports-only` runs just those.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.cookiejar
 import os
 import platform
 import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from portal.testing import (
+    CSRF,
+    Browser,
+    count_cases,
+    deployment,
+    drop_database,
+    free_port,
+    fresh_database,
+    report_fields,
+    served,
+    wait_for,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = "a1-pictures-can-change"
@@ -36,24 +56,6 @@ events {{ worker_connections 4096; }}
 http {{ access_log off; etag on;
   server {{ listen 127.0.0.1:{port}; root {tmp}/www; location / {{ default_type text/html; }} }} }}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, proc: subprocess.Popen, log: Path) -> None:
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(url, timeout=1)  # noqa: S310  our own loopback server
-            return
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(log.read_text()) from None
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer:\n{log.read_text()}")
 
 
 def ensure_tools() -> None:
@@ -68,29 +70,18 @@ def ensure_tools() -> None:
 
 @contextmanager
 def portal(server: str | None):
-    """The demo portal on a free port; yields (base URL, demo password)."""
+    """The demo portal on a free port; yields (base URL, demo password, its log)."""
     password = "bench-" + secrets.token_urlsafe(12)
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as instance:
-        port = free_port()
         env = {k: v for k, v in os.environ.items() if k != "PORTAL_DATABASE_URL"}
         # wrk is one client address: the default per-address limit (3000 a minute) would answer it with 429s.
         env.update(PORTAL_INSTANCE_PATH=instance, PORTAL_DEMO_PASSWORD=password,
                    PORTAL_RATELIMIT_DEFAULT="100000000 per minute")
         log = Path(instance) / "server.log"
-        command = [sys.executable, "-c", "from portal.cli import main; main()", "serve", "--demo", "--port",
-                   str(port), "--no-background", *(["--server", server] if server else [])]
-        with log.open("w") as out:
-            proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
-            base = f"http://127.0.0.1:{port}"
-            try:
-                wait_for(base + "/healthz", proc, log)
-                yield base, password, log, proc, Path(instance)
-            finally:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        started: list[subprocess.Popen] = []
+        with served(env, "--demo", "--no-background", *(["--server", server] if server else []), log=log,
+                    started=started) as base:
+            yield base, password, log, started[0], Path(instance)
 
 
 @contextmanager
@@ -182,18 +173,146 @@ def memory(pid: int) -> list[tuple[str, int]]:
 
 def signed_in_cookie(base: str, username: str, password: str) -> str:
     """Sign in through the form like a browser and return the session cookie header."""
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    page = opener.open(base + "/login").read().decode()  # noqa: S310
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-    data = urllib.parse.urlencode({"csrf_token": token, "username": username, "password": password}).encode()
-    opener.open(base + "/login", data)  # noqa: S310
-    return "; ".join(f"{c.name}={c.value}" for c in jar if c.name.startswith(("portal", "__Host-portal")))
+    browser = Browser(base)
+    browser.sign_in(username, password)
+    return browser.session_cookie()
 
 
 def fetch(url: str, headers: dict[str, str] | None = None) -> bytes:
     request = urllib.request.Request(url, headers=headers or {})  # noqa: S310
     return urllib.request.urlopen(request).read()  # noqa: S310
+
+
+# --- Reports per second: concurrent teachers sending the report form, counted in the database -------------------
+
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"  # the tests' default server (tests/conftest.py)
+REPORT_GOAL = 200  # durably committed reports per second (issue 12), on SQLite (synchronous=FULL) and PostgreSQL
+REPORT_PASSWORD = "bench-reporter-" + secrets.token_hex(4)
+
+
+def _submit_reports(base: str, username: str, start: threading.Barrier, clock: dict, outcome: dict,
+                    lock: threading.Lock) -> None:
+    """One teacher, signed in once, sending reports until the clock's end: the form's CSRF token is read once (it
+    belongs to the session), each report has a new submission token, as each load of the form gives."""
+    browser = Browser(base)
+    signed_in = browser.sign_in(username, REPORT_PASSWORD)[0] == 302
+    csrf = CSRF.search(browser.request("/reports/new/form")[2]).group(1) if signed_in else ""
+    start.wait()  # everyone is signed in (argon2 is not what is measured): the clock starts now
+    while signed_in and time.monotonic() < clock["end"]:
+        started = time.perf_counter()
+        try:
+            status, location, _page = browser.request(
+                "/reports/new/form", report_fields(csrf, secrets.token_urlsafe(24), f"bench report {username}"))
+        except OSError:
+            status, location = 0, ""
+        with lock:
+            outcome["latencies"].append(time.perf_counter() - started)
+            if status == 302 and "/receipt" in location:
+                outcome["filed"] += 1
+            elif 400 <= status < 500:
+                outcome["refused"] += 1  # a clear answer (the form again, a 429): counted, not an error
+            else:
+                outcome["errors"] += 1  # a 5xx or no answer at all
+    if not signed_in:
+        with lock:
+            outcome["errors"] += 1
+
+
+def server_cpu_seconds(base: str) -> float:
+    """CPU seconds (user and system) used so far by the `portal serve` answering at `base` and its worker
+    processes: what a report costs the server, whatever else the machine is running (Linux /proc)."""
+    needle = b"\0serve\0--port\0" + base.rsplit(":", 1)[1].encode() + b"\0"
+    leader = next(int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and needle in _cmdline(p))
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for proc in Path("/proc").iterdir():
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if proc.name.isdigit() and int(fields[2]) == leader:  # the server's process group (start_new_session)
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def report_rate(backend: str, postgres_url: str, submitters: int, seconds: float) -> dict:
+    """Reports per second that `submitters` teachers get filed and committed through one `portal serve` (its
+    defaults: granian, one process without Redis), and how many of their answers were errors."""
+    from argon2 import PasswordHasher
+
+    with tempfile.TemporaryDirectory(prefix="portal-bench-reports-") as folder:
+        instance = Path(folder)
+        url = fresh_database(postgres_url, "bench") if backend == "postgresql" else None
+        try:
+            # One client address sends everything: the per-address limit (3000 requests a minute) is lifted.
+            settings = {"RATELIMIT_DEFAULT": "100000000 per minute"}
+            if url:
+                settings["SQLALCHEMY_DATABASE_URI"] = url
+            deployment(instance, settings, submitters, PasswordHasher().hash(REPORT_PASSWORD))
+            env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+            env["PORTAL_INSTANCE_PATH"] = folder
+            outcome, lock, clock = {"filed": 0, "refused": 0, "errors": 0, "latencies": []}, threading.Lock(), {}
+            with served(env, "--no-background", log=instance / "server.log") as base:
+                start = threading.Barrier(submitters, action=lambda: clock.update(
+                    start=time.monotonic(), end=time.monotonic() + seconds, cpu=server_cpu_seconds(base)))
+                threads = [threading.Thread(target=_submit_reports, args=(
+                    base, f"hanbit-teacher{n}", start, clock, outcome, lock)) for n in range(submitters)]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                elapsed = time.monotonic() - clock["start"]
+                cpu = server_cpu_seconds(base) - clock["cpu"]
+                time.sleep(1)  # the courier's last round: mail leaves after the commits
+            committed, references = count_cases(instance, url)
+            durability = _durability(url)
+            locked = (instance / "server.log").read_text().count("database is locked")
+        finally:
+            if url:
+                drop_database(url)
+    latencies = sorted(outcome["latencies"]) or [0.0]
+    return {"rate": committed / elapsed, "p99": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
+            "cpu_ms": 1000 * cpu / max(committed, 1), "durability": durability,
+            "filed": outcome["filed"], "refused": outcome["refused"], "errors": outcome["errors"],
+            "committed": committed, "distinct": references == committed, "locked": locked}
+
+
+def _durability(url: str | None) -> str:
+    """The database as the table names it, with the settings that make a commit durable as the server has them."""
+    if url is None:
+        return "SQLite, synchronous=FULL"  # portal/database.py sets it on every connection
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        fsync, commit = (conn.execute(text(f"SHOW {name}")).scalar() for name in ("fsync", "synchronous_commit"))
+    engine.dispose()
+    return f"PostgreSQL, fsync={fsync}, synchronous_commit={commit}"
+
+
+def report_rows(postgres_url: str, submitters: int, seconds: float) -> list[str]:
+    """The table rows of the reports-per-second measure, one per database."""
+    rows = []
+    for backend in ("sqlite", "postgresql"):
+        try:
+            result = report_rate(backend, postgres_url, submitters, seconds)
+        except OperationalError as error:  # PostgreSQL is not reachable: the table says so
+            rows.append(f"| reports filed, PostgreSQL | – | {submitters} | not measured: {type(error).__name__} | "
+                        "| | | |")
+            continue
+        label = result["durability"]
+        rows.append(
+            f"| reports filed and committed, {label} | – | {submitters} | {result['rate']:,.0f} | "
+            f"{result['p99']:.1f} ms | goal {REPORT_GOAL} | – | {100 * result['rate'] / REPORT_GOAL:.0f} % of goal; "
+            f"{result['committed']:,} cases in the database for {result['filed']:,} receipts, "
+            f"{result['refused']} refused, {result['errors']} errors, {result['locked']} \"database is locked\"; "
+            f"server CPU {result['cpu_ms']:.1f} ms a report |")
+    return rows
 
 
 def main() -> None:
@@ -202,8 +321,18 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--server", choices=("granian", "waitress"), default=None)
+    parser.add_argument("--submitters", type=int, default=16, help="teachers sending reports at once")
+    parser.add_argument("--postgres-url", default=os.environ.get("PORTAL_TEST_POSTGRES_URL", POSTGRES_URL),
+                        help="a PostgreSQL the reports measure may create its own database in")
+    parser.add_argument("--reports-only", action="store_true", help="only the reports-per-second rows")
     args = parser.parse_args()
     duration, connections, signed_in_connections = (1, 4, 4) if args.smoke else (args.duration, args.connections, 32)
+    report_lines = report_rows(args.postgres_url, 4 if args.smoke else args.submitters, duration)
+    if args.reports_only:
+        print("| measure | bytes | connections | portal req/s | portal p99 | nginx req/s | nginx p99 | portal/nginx |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print("\n".join(report_lines))
+        return
     ensure_tools()
     rows = []
     with portal(args.server) as (base, password, log, proc, instance), nginx() as (reference, www):
@@ -244,6 +373,7 @@ def main() -> None:
         ratio = "paced: compare p99" if think or not theirs["rate"] else f"{100 * ours['rate'] / theirs['rate']:.1f} %"
         print(f"| {label} | {size:,} | {conns} | {ours['rate']:,.0f} | {ours['p99']:.1f} ms | {theirs['rate']:,.0f} | "
               f"{theirs['p99']:.1f} ms | {ratio} |")
+    print("\n".join(report_lines))
     print("\nmemory after the runs (RSS, as ps shows each process whole): "
           + ", ".join(f"{name} {mb} MB" for name, mb in processes)
           + f"; largest {max(mb for _name, mb in processes)} MB")

@@ -85,6 +85,10 @@ class Defaults:
     # Host header values answered; None means PUBLIC_URL's host and loopback. Anything else gets 400.
     TRUSTED_HOSTS: list[str] | None = None
 
+    # Seconds between runs of the periodic checks (escalations, retention, mail retries) in `portal serve`; one
+    # process of the deployment runs them per interval, whichever takes the lease first.
+    BACKGROUND_INTERVAL = 60
+
     ACK_DEADLINE_URGENT_HOURS = 1
     ACK_DEADLINE_NORMAL_HOURS = 24
 

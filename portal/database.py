@@ -22,10 +22,20 @@ READ_ONLY_VIEWS = frozenset({"cases.inbox", "reports.mine", "lessons.index", "le
                              "classes.index", "classes.show"})
 
 
+# Views that check a form and write only at its end: their transactions begin as plain readers until the view
+# enters write_phase(), so loading the user and checking the form do not hold SQLite's one write lock while other
+# reports queue for it (measured: the lock is then held for the writes and the commit alone).
+READ_FIRST = frozenset({"reports.form"})
+
+
 def _wants_write_lock() -> bool:
     if not has_request_context():
         return True  # CLI commands and background checks write
     if g.get("portal_read_phase"):
+        return False
+    if g.get("portal_write_phase"):
+        return True
+    if request.endpoint in READ_FIRST:
         return False
     if request.method not in ("GET", "HEAD"):
         return True
@@ -42,6 +52,17 @@ def read_phase():
         yield
     finally:
         g.portal_read_phase = False
+
+
+@contextmanager
+def write_phase():
+    """In a READ_FIRST view, once its reading transaction has ended (rollback): transactions begun inside the block
+    take the write lock at BEGIN (IMMEDIATE), as every POST's do."""
+    g.portal_write_phase = True
+    try:
+        yield
+    finally:
+        g.portal_write_phase = False
 
 
 def configure_engine(engine: Engine) -> None:

@@ -6,12 +6,6 @@ import base64
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,6 +14,7 @@ from sqlalchemy import create_engine, text
 from portal import create_app
 from portal.extensions import db
 from portal.models import Role, School, User
+from portal.testing import served
 
 PASSWORD = "correct-horse-battery-9"
 PG_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -226,46 +221,13 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(marker)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def portal_server(instance: Path, env: dict[str, str], *args: str):
-    """`portal serve … --no-background` on a free loopback port with this instance folder and environment, its
-    output in instance/server.log; yields the server's URL once /healthz answers, and stops it afterwards."""
-    port = _free_port()
-    log = open(instance / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-c", "from portal.cli import main; main()", "serve", *args,
-                             "--port", str(port), "--no-background"],
-                            env={**env, "PORTAL_INSTANCE_PATH": str(instance)}, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError((instance / "server.log").read_text()) from None
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("the portal did not start: " + (instance / "server.log").read_text())
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
-
-
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
-    """The portal with its demo school, served on a free loopback port."""
+    """The portal with its demo school, served by `portal serve` on a free loopback port."""
+    instance = tmp_path_factory.mktemp("browser-instance")
     env = {k: v for k, v in os.environ.items() if k not in ("PORTAL_DATABASE_URL",)}
-    env["PORTAL_DEMO_PASSWORD"] = BROWSER_DEMO_PASSWORD
-    with portal_server(tmp_path_factory.mktemp("browser-instance"), env, "--demo") as url:
+    env.update(PORTAL_INSTANCE_PATH=str(instance), PORTAL_DEMO_PASSWORD=BROWSER_DEMO_PASSWORD)
+    with served(env, "--demo", "--no-background", log=instance / "server.log") as url:
         yield url
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 from datetime import timedelta
 
 import pytest
@@ -16,6 +15,7 @@ from portal.extensions import db
 from portal.models import AuditEvent, AuditHead, Case, DutyItem, Notification, ResponseEntry, User
 from portal.models.base import utcnow
 from portal.services import audit, background, cases, keys
+from portal.testing import free_port
 
 CANARY = "CANARY-7f3a9c-DO-NOT-STORE"
 
@@ -320,11 +320,6 @@ def test_tick_runs_the_registered_checks(app, reported):
     assert results["escalate"] >= 1
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_mail_goes_through_a_real_smtp_server(app, make_user, staff, login):
     from aiosmtpd.controller import Controller
@@ -336,7 +331,7 @@ def test_mail_goes_through_a_real_smtp_server(app, make_user, staff, login):
             received.append(envelope)
             return "250 OK"
 
-    port = _free_port()
+    port = free_port()
     controller = Controller(Handler(), hostname="127.0.0.1", port=port)
     controller.start()
     try:

@@ -144,6 +144,23 @@ def test_an_anonymous_report_opens_a_case_and_shows_its_code_once(app, counselor
         assert db.session.scalar(select(db.func.count()).select_from(Case)) == 2
 
 
+def test_a_lookup_taken_by_a_concurrent_report_gets_another_and_the_code_still_opens(app, counselors, monkeypatch):
+    first = code_of(tell(visitor(app)))
+    # Another server's report takes the same lookup between this view's check and its insert: the check saw it
+    # free, the unique index refuses it, and the report is stored under another lookup instead of failing.
+    monkeypatch.setattr(channel, "lookup_taken", lambda _session, _lookup: False)
+    monkeypatch.setattr(channel, "new_code", lambda: first[:4] + "Z" * channel.SECRET_LENGTH)
+    client = visitor(app)
+    response = tell(client, description="Someone posted a fake video of a teacher.")
+    assert response.status_code == 200
+    second = code_of(response)
+    assert second[:4] != first[:4] and second[4:] == "Z" * channel.SECRET_LENGTH
+    opened = come_back(visitor(app, "198.51.100.9"), second)
+    assert opened.status_code == 302 and opened.headers["Location"].endswith("/s/hanbit/conversation?lang=en")
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count()).select_from(ReceiptCode)) == 2
+
+
 def test_bad_input_keeps_what_was_typed_and_sends_nothing(app, counselors):
     client = visitor(app)
     response = tell(client, categories=[], description="I saw something in a channel")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import Classroom, School, User
 from portal.services import accounts
+from portal.testing import free_port
 
 PORTAL = [sys.executable, "-c", "from portal.cli import main; main()"]
 
@@ -118,15 +118,10 @@ def test_demo_refuses_a_public_address(tmp_path):
     assert result.returncode != 0 and "loopback" in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.mark.usefixtures("app")
 def test_serve_demo_answers_with_the_banner(tmp_path, database_url):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PORTAL_INSTANCE_PATH": str(tmp_path / "instance"), "PORTAL_DATABASE_URL": database_url}
     proc = subprocess.Popen([*PORTAL, "serve", "--demo", "--port", str(port)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)

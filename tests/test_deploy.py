@@ -24,10 +24,10 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 
 import pytest
-from conftest import _free_port, portal_server
 
 from portal import create_app
 from portal.config import write_instance_config
+from portal.testing import free_port, served
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "docs" / "deploy"
@@ -159,8 +159,9 @@ def behind_nginx():
     env.update(PORTAL_DATABASE_URL=f"sqlite:///{database}", PORTAL_REDIS_URL="memory://", PORTAL_MAIL_SERVER="",
                PORTAL_DEMO_PASSWORD=DEMO_PASSWORD)
     try:
-        with portal_server(instance, env, "--demo") as portal_url:
-            http_port, https_port = _free_port(), _free_port()
+        with served({**env, "PORTAL_INSTANCE_PATH": str(instance)}, "--demo", "--no-background",
+                    log=instance / "server.log") as portal_url:
+            http_port, https_port = free_port(), free_port()
             (root / "portal.conf").write_text(_site_file(root, int(portal_url.rsplit(":", 1)[1]), http_port,
                                                          https_port))
             conf = root / "nginx.conf"

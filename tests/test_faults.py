@@ -10,9 +10,10 @@ import time
 
 import pytest
 from casehelpers import file_report, only_case
-from conftest import PASSWORD, _free_port, base_config, post, username_of
+from conftest import PASSWORD, base_config, post, username_of
 
 from portal import create_app
+from portal.testing import free_port
 
 REDIS = shutil.which("redis-server")
 
@@ -33,7 +34,7 @@ def _start_redis(port: int) -> subprocess.Popen:
 
 @pytest.mark.skipif(REDIS is None, reason="redis-server is not installed (apt-get install redis-server)")
 def test_reporting_and_sign_in_keep_working_when_redis_dies(app, database_url, tmp_path, make_user, login):
-    port = _free_port()
+    port = free_port()
     redis = _start_redis(port)
     try:
         config = {**base_config(database_url, tmp_path), "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{port}/0"}
@@ -150,7 +151,7 @@ def test_a_database_that_does_not_answer_gets_a_plain_503(tmp_path, monkeypatch)
     """PostgreSQL stopped or restarting: a page that needs the database says so (503, in the visitor's language,
     with 112) instead of a 500, and the page itself needs nothing from the database."""
     monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path))
-    port = _free_port()  # nothing listens here
+    port = free_port()  # nothing listens here
     app = create_app({**base_config(f"postgresql+psycopg://postgres@127.0.0.1:{port}/none", tmp_path),
                       "PROPAGATE_EXCEPTIONS": False})
     client = app.test_client()

@@ -10,13 +10,14 @@ from email import message_from_bytes, policy
 
 import pytest
 from casehelpers import file_report
-from conftest import _free_port, deliver_mail
+from conftest import deliver_mail
 from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Case, OutboxMail, User
 from portal.models.base import utcnow
 from portal.services import audit, cases, mail
+from portal.testing import free_port
 
 
 class SMTPServer:
@@ -35,7 +36,7 @@ class SMTPServer:
                 outer.received.append(envelope)
                 return "250 OK"
 
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, ready_timeout=10)
 
     def __enter__(self):
@@ -135,7 +136,7 @@ def test_a_slow_mail_server_does_not_hold_up_other_writers(app, school, login):
 
 
 def test_a_mail_server_that_is_down_gets_the_mail_later(app, school, login):
-    port = _free_port()  # nothing listens here yet
+    port = free_port()  # nothing listens here yet
     app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
     teacher = app.test_client()
     login(teacher, school["teacher"])

@@ -206,6 +206,8 @@ def tell(code: str):
     if not created:
         db.session.rollback()
         return render_template("channel/already_sent.html", school=school)
+    # The lookup part may have been drawn again if a concurrent report took it first; the secret part is the same.
+    code_text = case.receipt.lookup + code_text[channel.LOOKUP_LENGTH:]
     token = channel.start_session(db.session, case)
     db.session.commit()
     _count("RATELIMIT_CHANNEL_PER_ADDRESS", "channel-send")

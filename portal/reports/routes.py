@@ -12,6 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
+from portal.database import write_phase
 from portal.extensions import client_address, db
 from portal.labels import CATEGORY_LABELS, PLATFORM_LABELS, VICTIM_LABELS, YNU_LABELS
 from portal.messages import message_for
@@ -121,16 +122,20 @@ def form():
     if action != "submit":
         return render_template("reports/review.html", form=form, labels=_labels())
     token = _token(form)
-    try:
-        case, created = cases.submit_report(db.session, current_user, _report_data(form), token, client_address())
-    except cases.CaseError as error:  # routing changed between review and submit: keep what was typed
-        db.session.rollback()
-        form.excluded.errors = [message_for(error)]
-        return render_template("reports/form.html", form=form), 422
-    db.session.commit()
+    data = _report_data(form)
+    db.session.rollback()  # the checks above only read; the writes below take the write lock (database.READ_FIRST)
+    with write_phase():
+        try:
+            case, created = cases.submit_report(db.session, current_user, data, token, client_address())
+        except cases.CaseError as error:  # routing changed between review and submit: keep what was typed
+            db.session.rollback()
+            form.excluded.errors = [message_for(error)]
+            return render_template("reports/form.html", form=form), 422
+        public_id = case.public_id  # read before the commit, which expires it: no transaction after the commit
+        db.session.commit()
     if not created:
         flash(_("This report was already sent. Here is its receipt."), "info")
-    return redirect(url_for("reports.receipt", public_id=case.public_id))
+    return redirect(url_for("reports.receipt", public_id=public_id))
 
 
 

@@ -77,9 +77,10 @@ def claim(app: Flask, period: timedelta, now: datetime | None = None, name: str 
     return taken
 
 
-def start(app: Flask, interval: float = 60.0) -> threading.Thread:
-    """Every `interval` seconds, run the checks in a daemon thread if this process wins the period's lease."""
+def start(app: Flask) -> threading.Thread:
+    """Every BACKGROUND_INTERVAL seconds, run the checks in a daemon thread if this process wins the period's lease."""
     stop = threading.Event()
+    interval = float(app.config["BACKGROUND_INTERVAL"])
     # A little under the interval, so that the next period's winner is never kept out by clock jitter.
     period = timedelta(seconds=interval * 0.9)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import and_, exists, func, literal, or_, select, true, tuple_
+from sqlalchemy import and_, exists, func, literal, or_, select, true, tuple_, update
 from sqlalchemy import case as sql_case
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -20,7 +20,6 @@ from portal.models import (
     CaseStatus,
     DutyItem,
     Notification,
-    ReceiptCode,
     ResponseEntry,
     Role,
     School,
@@ -36,7 +35,7 @@ from portal.models.cases import (
     OUTCOMES,
     TAKEDOWN_STATUSES,
 )
-from portal.services import audit, duties, figures, notify
+from portal.services import audit, channel, duties, figures, notify
 from portal.services.background import CHECKS
 from portal.services.errors import ServiceError
 from portal.services.schools import lead_counselor
@@ -128,11 +127,16 @@ def visible_cases_clause(user: User):
 
 def next_reference(session: Session, school: School, year: int) -> str:
     """The next reference of a school's year, e.g. HANBIT-2026-0007, unique under concurrent submissions."""
+    # One counter row per school and year, bumped by a single UPDATE … RETURNING: the row lock it takes makes a
+    # concurrent report wait until this transaction ends, and PostgreSQL then re-reads the committed number, so
+    # no two transactions get the same one (SQLite has one writer at a time anyway). Not a sequence: references
+    # are per school and year and must have no gaps (a sequence skips the numbers of rolled-back reports). Not a
+    # read-then-write: that one could read a number from the session's identity map instead of the locked row.
     insert_if_missing(session, CaseCounter, school_id=school.id, year=year, last_number=0)
-    counter = session.scalar(select(CaseCounter).where(CaseCounter.school_id == school.id, CaseCounter.year == year)
-                             .with_for_update())
-    counter.last_number += 1
-    return f"{school.code.upper()}-{year}-{counter.last_number:04d}"
+    number = session.execute(
+        update(CaseCounter).where(CaseCounter.school_id == school.id, CaseCounter.year == year)
+        .values(last_number=CaseCounter.last_number + 1).returning(CaseCounter.last_number)).scalar_one()
+    return f"{school.code.upper()}-{year}-{number:04d}"
 
 
 def _recipients(session: Session, school: School, excluded: set[int]) -> list[User]:
@@ -183,7 +187,7 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
     if reporter is None:
         check_channel_limit(session, school, now)
     case = Case(
-        school_id=school.id, reference=reference, kind=data.kind,
+        school=school, reference=reference, kind=data.kind,
         categories=",".join(data.categories), platforms=",".join(data.platforms), victim_kind=data.victim_kind,
         victim_count=data.victim_count, victim_names=data.victim_names or None, suspects=data.suspects or None,
         links=data.links or None, first_seen=data.first_seen, how_learned=data.how_learned or None,
@@ -194,6 +198,11 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
         reporter_id=reporter.id if reporter else None, submission_token=token, created_at=now, updated_at=now,
     )
     session.add(case)
+    # The checklist and the first deadline go in with the case, in one flush: nothing is read back from a table
+    # the case was just written to (fewer statements while SQLite's write lock is held).
+    _start_checklist(session, case, now, police_told_at=(data.police_told_at or now) if data.police_told else None,
+                     guardians_told=data.guardians_told == "yes")
+    refresh_next_due(case)
     try:
         session.flush()
     except IntegrityError:
@@ -204,14 +213,11 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
             raise
         return _same_sender(existing, reporter), False
     if receipt is not None:
-        session.add(ReceiptCode(case_id=case.id, lookup=receipt[0], secret_hash=receipt[1]))
+        channel.store_receipt(session, case.id, *receipt)
     for user_id in excluded:
         session.add(CaseExclusion(case_id=case.id, user_id=user_id))
     for user in recipients:
         session.add(CaseAssignee(case_id=case.id, user_id=user.id, added_at=now))
-    _start_checklist(session, case, now, police_told_at=(data.police_told_at or now) if data.police_told else None,
-                     guardians_told=data.guardians_told == "yes")
-    refresh_next_due(case)
     figures.count_opened(session, case)
     # An anonymous case keeps no address, not even in its audit rows.
     audit.record(session, "case_created", actor=reporter, case_id=case.id, school_id=school.id,
@@ -256,14 +262,12 @@ def _start_checklist(session: Session, case: Case, start: datetime, *, police_to
                      guardians_told: bool = False) -> None:
     """Add the case's checklist items, due from `start`; what the reporter already did counts as done."""
     for rule in applicable_rules(case):
-        item = DutyItem(case_id=case.id, duty_id=rule.id, satisfied_by=rule.satisfied_by,
-                        due_at=rule.due(start, case.urgent))
+        item = DutyItem(duty_id=rule.id, satisfied_by=rule.satisfied_by, due_at=rule.due(start, case.urgent))
         if rule.satisfied_by == "police_report" and police_told_at is not None:
             item.done_at = police_told_at  # the reporter already told the police
         if rule.satisfied_by == "guardian_contact" and guardians_told:
             item.done_at = start
-        session.add(item)
-        case.duties.append(item)
+        case.duties.append(item)  # the relationship sets case_id when the case is new and has no id yet
 
 
 def classify(session: Session, user: User, case: Case, classification: str, address: str | None = None,

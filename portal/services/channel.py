@@ -21,6 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.models import Case, ReceiptCode, ReporterSession, School
@@ -74,6 +75,24 @@ def hash_secret(code: str) -> tuple[str, str]:
 
 def lookup_taken(session: Session, lookup: str) -> bool:
     return session.scalar(select(ReceiptCode.case_id).where(ReceiptCode.lookup == lookup)) is not None
+
+
+STORE_TRIES = 10
+
+
+def store_receipt(session: Session, case_id: int, lookup: str, secret_hash: str) -> str:
+    """Store a new case's receipt and return the lookup it got. The view chose a free lookup before its write
+    transaction, so a concurrent report (on another server or thread) can take it first: then the insert fails
+    on the unique lookup inside a savepoint, and another lookup is drawn (the secret and its hash stay). The
+    caller shows the code with the lookup returned here."""
+    for _attempt in range(STORE_TRIES):
+        try:
+            with session.begin_nested():
+                session.add(ReceiptCode(case_id=case_id, lookup=lookup, secret_hash=secret_hash))
+            return lookup
+        except IntegrityError:
+            lookup = _random(LOOKUP_LENGTH)
+    raise RuntimeError("no free receipt lookup after several tries")  # a million lookups: not in practice
 
 
 @cache
