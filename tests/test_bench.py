@@ -21,7 +21,7 @@ def test_the_benchmark_runs_and_prints_its_table():
                             text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
-    assert rows[0].startswith("| measure |") and len(rows) == 10
+    assert rows[0].startswith("| measure |") and len(rows) == 11
     assert "lesson page, visitor" in rows[1] and rows[1].endswith(" % |")
     assert "stylesheet, fingerprinted" in rows[2] and rows[2].endswith(" % |")
     assert "nginx serves the same bytes" in result.stdout
