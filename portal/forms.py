@@ -4,10 +4,18 @@ from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectField, SubmitField
+from wtforms import HiddenField, SelectField, SelectMultipleField, SubmitField
 from wtforms.validators import ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 EARLIEST_YEAR = 2000  # nothing the portal records happened before this
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """Several checkboxes that share one name."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
 
 
 class PlausibleDate:

@@ -8,7 +8,7 @@ import socket
 from datetime import timedelta
 
 import pytest
-from casehelpers import assert_not_in_sqlite_files, file_report, only_case
+from casehelpers import assert_not_in_sqlite_files, case_url, file_report, only_case, signed_in
 from conftest import deliver_mail, post
 from sqlalchemy import func, select, text
 
@@ -40,16 +40,6 @@ def reported(app, staff, login):
     login(teacher, staff["teacher"])
     file_report(teacher)
     return only_case(app)
-
-
-def signed_in(app, login, user_id):
-    c = app.test_client()
-    login(c, user_id)
-    return c
-
-
-def case_url(case, suffix=""):
-    return f"/cases/{case.public_id}{suffix}"
 
 
 def test_full_journey_from_report_to_closure(app, staff, login, reported):

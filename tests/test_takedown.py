@@ -3,8 +3,16 @@ their statuses in the chronology, and none of it outside the encrypted columns."
 
 from __future__ import annotations
 
-import pytest
+import re
 
+import pytest
+from casehelpers import assert_not_in_sqlite_files, case_url, file_report, only_case, signed_in
+from conftest import deliver_mail, post
+from flask import request, request_finished
+from sqlalchemy import select, text
+
+from portal.extensions import db
+from portal.models import AuditEvent, ResponseEntry, TakedownItem
 from portal.services import handles
 
 
@@ -44,3 +52,199 @@ def test_links_and_handles_are_found_in_free_text_once_each():
         handles.Found("instagram.com/bad_user", "instagram"), handles.Found("open.kakao.com/o/gAbC", "kakaotalk"),
     ]
     assert handles.find(None) == [] and handles.find("nothing here @ all") == []
+
+
+CANARY = "CANARY-5d1e0b-NOT-IN-CLEAR"
+
+
+@pytest.fixture
+def staff(make_user):
+    return {
+        "lead": make_user(role="counselor", lead=True, email="lead@school.test"),
+        "teacher": make_user(role="teacher"),
+        "admin": make_user(role="school_admin"),
+        "other_counselor": make_user(role="counselor", school="saesol", lead=True),
+    }
+
+
+@pytest.fixture
+def reported(app, staff, login):
+    """A case whose report names a channel three ways and an Instagram account."""
+    teacher = signed_in(app, login, staff["teacher"])
+    file_report(teacher, links="https://t.me/SomeChannel/ 그리고 @somechannel, telegram.me/somechannel; "
+                               "instagram.com/Bad.Account 에서도 봤어요")
+    return only_case(app)
+
+
+def entries(app, case) -> list[tuple[str, str | None, str | None]]:
+    with app.app_context():
+        return [(e.kind, e.takedown_status, e.link) for e in
+                db.session.scalars(select(ResponseEntry).where(ResponseEntry.case_id == case.id,
+                                                                ResponseEntry.takedown_item_id.is_not(None))
+                                   .order_by(ResponseEntry.id))]
+
+
+def the_items(app, case) -> list[TakedownItem]:
+    with app.app_context():
+        return db.session.scalars(select(TakedownItem).where(TakedownItem.case_id == case.id)
+                                  .order_by(TakedownItem.id)).all()
+
+
+def test_recognised_links_are_confirmed_and_followed_to_removal_in_the_chronology(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    page = lead.get(case_url(reported)).get_data(as_text=True)
+    # The channel written three ways is offered once; the Instagram account once.
+    assert page.count('value="t.me/somechannel"') == 1 and 'value="instagram.com/bad.account"' in page
+    assert "아직 삭제 대상 항목이 없습니다" in page
+
+    answer = post(lead, case_url(reported, "/takedown/confirm"), {"found": ["t.me/somechannel"]},
+                  token_from=case_url(reported))
+    assert answer.status_code == 302 and answer.location.endswith("#takedown")
+    [item] = the_items(app, reported)
+    assert (item.target, item.platform, item.status) == ("t.me/somechannel", "telegram", "found")
+    page = lead.get(case_url(reported)).get_data(as_text=True)
+    assert 'value="t.me/somechannel"' not in page and 'value="instagram.com/bad.account"' in page
+
+    status = case_url(reported, f"/takedown/{item.id}/status")
+    prefix = f"item{item.id}-"
+    post(lead, status, {prefix + "status": "requested", prefix + "happened_at": "2026-11-21T09:00",
+                        prefix + "reference": "DSC-2026-118"}, token_from=case_url(reported))
+    post(lead, status, {prefix + "status": "removed", prefix + "happened_at": "2026-11-23T09:00"},
+         token_from=case_url(reported))
+    post(lead, status, {prefix + "status": "reappeared", prefix + "happened_at": "2026-11-25T09:00"},
+         token_from=case_url(reported))
+    [item] = the_items(app, reported)
+    assert item.status == "reappeared" and item.reference == "DSC-2026-118"
+    assert item.requested_by_id == staff["lead"] and item.removed_at and item.reappeared_at
+    assert entries(app, reported) == [
+        ("takedown_item_added", "found", "t.me/somechannel"),
+        ("takedown_status_changed", "requested", "t.me/somechannel"),
+        ("takedown_status_changed", "removed", "t.me/somechannel"),
+        ("takedown_status_changed", "reappeared", "t.me/somechannel"),
+    ]
+    page = lead.get(case_url(reported)).get_data(as_text=True)
+    log = page[page.index('<ol class="log">'):page.index("</ol>", page.index('<ol class="log">'))]
+    assert len(re.findall(r"<strong>#\d+ 삭제 상태 변경</strong>", log)) == 3
+    assert "DSC-2026-118" in log and "재유포됨" in log and "삭제 대상 항목 확정" in log
+    with app.app_context():
+        actions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.case_id == reported.id,
+                                                                     AuditEvent.action.like("takedown%"))).all()
+        assert actions == ["takedown_item_added"] + ["takedown_status_changed"] * 3
+
+
+def test_items_added_by_hand_merged_and_personal_details_without_the_details(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    add = case_url(reported, "/takedown/add")
+    assert post(lead, add, {"kind": "link", "target": " https://www.t.me/SomeChannel ", "platform": "",
+                            "found_at": "2026-11-20T09:00"}, token_from=case_url(reported)).status_code == 302
+    post(lead, add, {"kind": "link", "target": "t.me/somechannel_backup", "platform": "",
+                     "found_at": "2026-11-20T09:00"}, token_from=case_url(reported))
+    post(lead, add, {"kind": "details", "details": ["name", "phone", "school"], "target": "t.me/somechannel",
+                     "platform": "telegram", "found_at": "2026-11-20T09:00"}, token_from=case_url(reported))
+    first, backup, details = the_items(app, reported)
+    assert (first.target, first.platform) == ("t.me/somechannel", "telegram")
+    assert (details.kind, details.detail_kinds, details.target) == ("details", "name,phone,school", "t.me/somechannel")
+    page = lead.get(case_url(reported)).get_data(as_text=True)
+    assert "이름, 전화번호, 학교" in page
+
+    answer = post(lead, case_url(reported, "/takedown/merge"), {"keep": str(first.id), "other": str(backup.id)},
+                  token_from=case_url(reported))
+    assert answer.status_code == 302
+    page = lead.get(case_url(reported)).get_data(as_text=True)
+    assert f'id="item-{backup.id}"' not in page and f"항목 #{first.id}에 합침" in page
+    assert [e[0] for e in entries(app, reported)][-1] == "takedown_items_merged"
+
+
+@pytest.mark.parametrize(("path", "data", "message"), [
+    ("/takedown/confirm", {}, "하나 이상 선택하십시오"),
+    ("/takedown/confirm", {"found": ["t.me/not_offered"]}, "하나 이상 선택하십시오"),
+    ("/takedown/add", {"kind": "link", "target": "two words", "found_at": "2026-11-20T09:00"}, "t.me/channel"),
+    ("/takedown/add", {"kind": "link", "target": "", "found_at": "2026-11-20T09:00"}, "t.me/channel"),
+    ("/takedown/add", {"kind": "details", "target": "", "found_at": "2026-11-20T09:00"}, "세부 정보 자체는"),
+    ("/takedown/add", {"kind": "weird", "target": "t.me/x_channel", "found_at": "2026-11-20T09:00"}, "선택"),
+    ("/takedown/add", {"kind": "link", "target": "t.me/x_channel", "found_at": "2999-01-01T00:00"}, "사이의 날짜"),
+    ("/takedown/add", {"kind": "link", "target": "t.me/x_channel", "found_at": ""}, "날짜와 시간"),
+    ("/takedown/999999/status", {"item999999-status": "removed", "item999999-happened_at": "2026-11-21T09:00"},
+     "이 사안의 항목을"),
+    ("/takedown/merge", {"keep": "1x", "other": ""}, "이 사안의 항목을"),
+])
+def test_bad_input_gets_a_message_and_changes_nothing(app, staff, login, reported, path, data, message):
+    lead = signed_in(app, login, staff["lead"])
+    answer = post(lead, case_url(reported, path), data, token_from=case_url(reported))
+    assert answer.status_code == 422 and message in answer.get_data(as_text=True)
+    assert the_items(app, reported) == [] and entries(app, reported) == []
+
+
+def test_a_status_cannot_jump_or_go_before_it_was_found(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    post(lead, case_url(reported, "/takedown/confirm"), {"found": ["t.me/somechannel"]}, token_from=case_url(reported))
+    [item] = the_items(app, reported)
+    status, prefix = case_url(reported, f"/takedown/{item.id}/status"), f"item{item.id}-"
+    jump = post(lead, status, {prefix + "status": "reappeared", prefix + "happened_at": "2026-11-21T09:00"},
+                token_from=case_url(reported))
+    assert jump.status_code == 422 and "현재 상태 다음에 올 수 없습니다" in jump.get_data(as_text=True)
+    early = post(lead, status, {prefix + "status": "requested", prefix + "happened_at": "2001-01-01T09:00"},
+                 token_from=case_url(reported))
+    assert early.status_code == 422 and "발견되기 전" in early.get_data(as_text=True)
+    assert [i.status for i in the_items(app, reported)] == ["found"]
+    assert len(entries(app, reported)) == 1
+    no_csrf = lead.post(status, data={prefix + "status": "requested", prefix + "happened_at": "2026-11-21T09:00"})
+    assert no_csrf.status_code == 400 and [i.status for i in the_items(app, reported)] == ["found"]
+
+
+@pytest.mark.parametrize("who", ["other_counselor", "teacher", "admin"])
+def test_outsiders_get_404_on_every_takedown_url(app, staff, login, reported, who):
+    lead = signed_in(app, login, staff["lead"])
+    post(lead, case_url(reported, "/takedown/confirm"), {"found": ["t.me/somechannel"]}, token_from=case_url(reported))
+    [item] = the_items(app, reported)
+    outsider = signed_in(app, login, staff[who])
+    for path, data in [("/takedown/confirm", {"found": ["instagram.com/bad.account"]}),
+                       ("/takedown/add", {"kind": "link", "target": "t.me/new_one", "found_at": "2026-11-20T09:00"}),
+                       (f"/takedown/{item.id}/status", {f"item{item.id}-status": "requested",
+                                                        f"item{item.id}-happened_at": "2026-11-21T09:00"}),
+                       ("/takedown/merge", {"keep": str(item.id), "other": str(item.id)})]:
+        assert post(outsider, case_url(reported, path), data).status_code == 404, path
+    assert len(the_items(app, reported)) == 1 and len(entries(app, reported)) == 1
+
+
+def test_a_canary_link_is_never_in_clear_outside_its_encrypted_columns(app, database_url, staff, login, caplog,
+                                                                        tmp_path):
+    caplog.set_level("DEBUG")
+    teacher = signed_in(app, login, staff["teacher"])
+    file_report(teacher, links=f"https://t.me/{CANARY}")
+    case = only_case(app)
+    lead = signed_in(app, login, staff["lead"])
+    requested: list[str] = []
+
+    def remember(sender, response, **extra):
+        requested.extend((request.full_path, response.headers.get("Location", "")))
+
+    request_finished.connect(remember, app)
+
+    normal = f"t.me/{CANARY.lower()}"
+    post(lead, case_url(case, "/takedown/confirm"), {"found": [normal]}, token_from=case_url(case))
+    post(lead, case_url(case, "/takedown/add"), {"kind": "link", "target": f"example.org/{CANARY}",
+                                            "found_at": "2026-11-20T09:00"}, token_from=case_url(case))
+    first, second = the_items(app, case)
+    assert first.target == normal  # readable through the app
+    post(lead, case_url(case, f"/takedown/{first.id}/status"),
+         {f"item{first.id}-status": "requested", f"item{first.id}-happened_at": "2026-11-21T09:00",
+          f"item{first.id}-reference": CANARY}, token_from=case_url(case))
+    post(lead, case_url(case, "/takedown/merge"), {"keep": str(first.id), "other": str(second.id)},
+         token_from=case_url(case))
+    page = lead.get(case_url(case)).get_data(as_text=True)
+    assert normal in page and f"example.org/{CANARY}" in page
+    for address in [*requested, *re.findall(r'(?:href|action)="([^"]+)"', page)]:
+        assert CANARY not in address and CANARY.lower() not in address
+    assert CANARY not in caplog.text and CANARY.lower() not in caplog.text
+    deliver_mail(app)
+    for mail in (tmp_path / "instance" / "outbox").glob("*.eml"):
+        assert CANARY.encode() not in mail.read_bytes() and CANARY.lower().encode() not in mail.read_bytes()
+    with app.app_context():
+        for query in ("SELECT target, reference FROM takedown_items", "SELECT link, report_number FROM "
+                      "response_entries", "SELECT target FROM audit_events", "SELECT links FROM cases"):
+            for row in db.session.execute(text(query)):
+                assert all(CANARY not in (v or "") and CANARY.lower() not in (v or "") for v in row), query
+    request_finished.disconnect(remember, app)
+    assert len(requested) > 10
+    assert_not_in_sqlite_files(database_url, CANARY, CANARY.lower())

@@ -9,23 +9,14 @@ from wtforms import (
     HiddenField,
     IntegerField,
     RadioField,
-    SelectMultipleField,
     StringField,
     SubmitField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
-from wtforms.widgets import CheckboxInput, ListWidget
 
-from portal.forms import PlausibleDate
+from portal.forms import MultiCheckboxField, PlausibleDate
 from portal.labels import CATEGORY_LABELS, PLATFORM_LABELS, VICTIM_LABELS, YNU_LABELS
-
-
-class MultiCheckboxField(SelectMultipleField):
-    """Several checkboxes that share one name."""
-
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 def _choices(labels: dict) -> list[tuple[str, object]]:

@@ -394,10 +394,22 @@ def add_entry(session: Session, user: User, case: Case, kind: str, happened_at: 
         raise CaseError("text_required")
     if corrects_id is not None and not any(e.id == corrects_id for e in case.entries):
         raise CaseError("bad_correction")
+    entry = append_entry(session, user, case, kind, happened_at, now, text=(text or "").strip() or None,
+                         agency=agency, report_number=report_number, link=link, platform=platform,
+                         takedown_status=takedown_status, corrects_id=corrects_id)
+    if kind == "police_report":
+        case.police_told = True
+    audit.record(session, "entry_added", actor=user, case_id=case.id, school_id=case.school_id,
+                 target=f"entry:{entry.id}:{kind}" + (":addendum" if entry.after_close else ""), address=address)
+    return entry
+
+
+def append_entry(session: Session, user: User, case: Case, kind: str, happened_at: datetime, now: datetime,
+                 **fields) -> ResponseEntry:
+    """Write one entry the caller has checked and mark what it does to the case: a checklist item it satisfies,
+    an acknowledged case now in progress, a late addendum to a closed one. The caller records the audit row."""
     entry = ResponseEntry(case_id=case.id, author_id=user.id, kind=kind, happened_at=happened_at, logged_at=now,
-                          text=(text or "").strip() or None, agency=agency, report_number=report_number, link=link,
-                          platform=platform, takedown_status=takedown_status, corrects_id=corrects_id,
-                          after_close=case.status == CaseStatus.CLOSED)
+                          after_close=case.status == CaseStatus.CLOSED, **fields)
     session.add(entry)
     session.flush()
     for item in case.duties:
@@ -406,11 +418,7 @@ def add_entry(session: Session, user: User, case: Case, kind: str, happened_at: 
     if case.status == CaseStatus.ACKNOWLEDGED:
         case.status = CaseStatus.IN_PROGRESS
     case.updated_at = now
-    if kind == "police_report":
-        case.police_told = True
     refresh_next_due(case)
-    audit.record(session, "entry_added", actor=user, case_id=case.id, school_id=case.school_id,
-                 target=f"entry:{entry.id}:{kind}" + (":addendum" if entry.after_close else ""), address=address)
     return entry
 
 
