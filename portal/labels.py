@@ -120,6 +120,9 @@ ATTENTION_LABELS = {
     "open": _l("Open cases"), "urgent": _l("Urgent"), "new": _l("Not acknowledged yet"),
     "due_now": _l("Police report due now"), "overdue": _l("Overdue"),
     "waiting": _l("New messages from reporters"),
+    # Translators: cases with a link, channel or account whose removal is not confirmed yet.
+    "takedown": _l("Takedown not finished"),
+    "takedown_late": _l("Links not removed after 7 days"),
 }
 CASE_KIND_LABELS = {
     "incident": _l("Incident report"), "student_request": _l("Student request for help"),

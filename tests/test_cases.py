@@ -774,7 +774,8 @@ def test_the_counselors_landing_page_shows_the_work_and_each_figure_opens_it(app
     page = lead.get("/dashboard/", headers={"Accept-Language": "en"}).get_data(as_text=True)
     figures = dict(re.findall(r'attention=(\w+)"><span class="figure-number">(\d+)</span>', page))
     # Three open; one urgent; two not acknowledged; the police report is due now on the two about students.
-    assert figures == {"open": "3", "urgent": "1", "new": "2", "due_now": "2", "overdue": "0", "waiting": "0"}
+    assert figures == {"open": "3", "urgent": "1", "new": "2", "due_now": "2", "overdue": "0", "waiting": "0",
+                       "takedown": "0", "takedown_late": "0"}
     inbox = lead.get("/cases/?attention=new", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "Showing: Not acknowledged yet." in inbox
     table = inbox[inbox.index('<table class="inbox">'):]  # the notices above the table still name every case

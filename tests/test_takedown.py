@@ -4,6 +4,8 @@ their statuses in the chronology, and none of it outside the encrypted columns."
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from casehelpers import assert_not_in_sqlite_files, case_url, file_report, only_case, signed_in
@@ -12,8 +14,9 @@ from flask import request, request_finished
 from sqlalchemy import select, text
 
 from portal.extensions import db
-from portal.models import AuditEvent, ResponseEntry, TakedownItem
-from portal.services import handles
+from portal.models import AuditEvent, ResponseEntry, TakedownItem, User
+from portal.models.base import utcnow
+from portal.services import handles, stats
 
 
 @pytest.mark.parametrize("written", [
@@ -55,6 +58,7 @@ def test_links_and_handles_are_found_in_free_text_once_each():
 
 
 CANARY = "CANARY-5d1e0b-NOT-IN-CLEAR"
+DAY = "2026-11-20T09:00"
 
 
 @pytest.fixture
@@ -97,7 +101,7 @@ def test_recognised_links_are_confirmed_and_followed_to_removal_in_the_chronolog
     assert page.count('value="t.me/somechannel"') == 1 and 'value="instagram.com/bad.account"' in page
     assert "아직 삭제 대상 항목이 없습니다" in page
 
-    answer = post(lead, case_url(reported, "/takedown/confirm"), {"found": ["t.me/somechannel"]},
+    answer = post(lead, case_url(reported, "/takedown/confirm"), {"confirm-found": ["t.me/somechannel"]},
                   token_from=case_url(reported))
     assert answer.status_code == 302 and answer.location.endswith("#takedown")
     [item] = the_items(app, reported)
@@ -135,20 +139,21 @@ def test_recognised_links_are_confirmed_and_followed_to_removal_in_the_chronolog
 def test_items_added_by_hand_merged_and_personal_details_without_the_details(app, staff, login, reported):
     lead = signed_in(app, login, staff["lead"])
     add = case_url(reported, "/takedown/add")
-    assert post(lead, add, {"kind": "link", "target": " https://www.t.me/SomeChannel ", "platform": "",
-                            "found_at": "2026-11-20T09:00"}, token_from=case_url(reported)).status_code == 302
-    post(lead, add, {"kind": "link", "target": "t.me/somechannel_backup", "platform": "",
-                     "found_at": "2026-11-20T09:00"}, token_from=case_url(reported))
-    post(lead, add, {"kind": "details", "details": ["name", "phone", "school"], "target": "t.me/somechannel",
-                     "platform": "telegram", "found_at": "2026-11-20T09:00"}, token_from=case_url(reported))
+    assert post(lead, add, {"new-kind": "link", "new-target": " https://www.t.me/SomeChannel ", "new-platform": "",
+                            "new-found_at": "2026-11-20T09:00"}, token_from=case_url(reported)).status_code == 302
+    post(lead, add, {"new-kind": "link", "new-target": "t.me/somechannel_backup", "new-platform": "",
+                     "new-found_at": "2026-11-20T09:00"}, token_from=case_url(reported))
+    post(lead, add, {"new-kind": "details", "new-details": ["name", "phone", "school"],
+                     "new-target": "t.me/somechannel", "new-platform": "telegram",
+                     "new-found_at": "2026-11-20T09:00"}, token_from=case_url(reported))
     first, backup, details = the_items(app, reported)
     assert (first.target, first.platform) == ("t.me/somechannel", "telegram")
     assert (details.kind, details.detail_kinds, details.target) == ("details", "name,phone,school", "t.me/somechannel")
     page = lead.get(case_url(reported)).get_data(as_text=True)
     assert "이름, 전화번호, 학교" in page
 
-    answer = post(lead, case_url(reported, "/takedown/merge"), {"keep": str(first.id), "other": str(backup.id)},
-                  token_from=case_url(reported))
+    answer = post(lead, case_url(reported, "/takedown/merge"),
+                  {"merge-keep": str(first.id), "merge-other": str(backup.id)}, token_from=case_url(reported))
     assert answer.status_code == 302
     page = lead.get(case_url(reported)).get_data(as_text=True)
     assert f'id="item-{backup.id}"' not in page and f"항목 #{first.id}에 합침" in page
@@ -157,16 +162,17 @@ def test_items_added_by_hand_merged_and_personal_details_without_the_details(app
 
 @pytest.mark.parametrize(("path", "data", "message"), [
     ("/takedown/confirm", {}, "하나 이상 선택하십시오"),
-    ("/takedown/confirm", {"found": ["t.me/not_offered"]}, "하나 이상 선택하십시오"),
-    ("/takedown/add", {"kind": "link", "target": "two words", "found_at": "2026-11-20T09:00"}, "t.me/channel"),
-    ("/takedown/add", {"kind": "link", "target": "", "found_at": "2026-11-20T09:00"}, "t.me/channel"),
-    ("/takedown/add", {"kind": "details", "target": "", "found_at": "2026-11-20T09:00"}, "세부 정보 자체는"),
-    ("/takedown/add", {"kind": "weird", "target": "t.me/x_channel", "found_at": "2026-11-20T09:00"}, "선택"),
-    ("/takedown/add", {"kind": "link", "target": "t.me/x_channel", "found_at": "2999-01-01T00:00"}, "사이의 날짜"),
-    ("/takedown/add", {"kind": "link", "target": "t.me/x_channel", "found_at": ""}, "날짜와 시간"),
+    ("/takedown/confirm", {"confirm-found": ["t.me/not_offered"]}, "하나 이상 선택하십시오"),
+    ("/takedown/add", {"new-kind": "link", "new-target": "two words", "new-found_at": DAY}, "t.me/channel"),
+    ("/takedown/add", {"new-kind": "link", "new-target": "", "new-found_at": DAY}, "t.me/channel"),
+    ("/takedown/add", {"new-kind": "details", "new-target": "", "new-found_at": DAY}, "세부 정보 자체는"),
+    ("/takedown/add", {"new-kind": "weird", "new-target": "t.me/x_channel", "new-found_at": DAY}, "선택"),
+    ("/takedown/add", {"new-kind": "link", "new-target": "t.me/x_channel", "new-found_at": "2999-01-01T00:00"},
+     "사이의 날짜"),
+    ("/takedown/add", {"new-kind": "link", "new-target": "t.me/x_channel", "new-found_at": ""}, "날짜와 시간"),
     ("/takedown/999999/status", {"item999999-status": "removed", "item999999-happened_at": "2026-11-21T09:00"},
      "이 사안의 항목을"),
-    ("/takedown/merge", {"keep": "1x", "other": ""}, "이 사안의 항목을"),
+    ("/takedown/merge", {"merge-keep": "1x", "merge-other": ""}, "이 사안의 항목을"),
 ])
 def test_bad_input_gets_a_message_and_changes_nothing(app, staff, login, reported, path, data, message):
     lead = signed_in(app, login, staff["lead"])
@@ -177,7 +183,8 @@ def test_bad_input_gets_a_message_and_changes_nothing(app, staff, login, reporte
 
 def test_a_status_cannot_jump_or_go_before_it_was_found(app, staff, login, reported):
     lead = signed_in(app, login, staff["lead"])
-    post(lead, case_url(reported, "/takedown/confirm"), {"found": ["t.me/somechannel"]}, token_from=case_url(reported))
+    post(lead, case_url(reported, "/takedown/confirm"), {"confirm-found": ["t.me/somechannel"]},
+         token_from=case_url(reported))
     [item] = the_items(app, reported)
     status, prefix = case_url(reported, f"/takedown/{item.id}/status"), f"item{item.id}-"
     jump = post(lead, status, {prefix + "status": "reappeared", prefix + "happened_at": "2026-11-21T09:00"},
@@ -195,14 +202,15 @@ def test_a_status_cannot_jump_or_go_before_it_was_found(app, staff, login, repor
 @pytest.mark.parametrize("who", ["other_counselor", "teacher", "admin"])
 def test_outsiders_get_404_on_every_takedown_url(app, staff, login, reported, who):
     lead = signed_in(app, login, staff["lead"])
-    post(lead, case_url(reported, "/takedown/confirm"), {"found": ["t.me/somechannel"]}, token_from=case_url(reported))
+    post(lead, case_url(reported, "/takedown/confirm"), {"confirm-found": ["t.me/somechannel"]},
+         token_from=case_url(reported))
     [item] = the_items(app, reported)
     outsider = signed_in(app, login, staff[who])
-    for path, data in [("/takedown/confirm", {"found": ["instagram.com/bad.account"]}),
-                       ("/takedown/add", {"kind": "link", "target": "t.me/new_one", "found_at": "2026-11-20T09:00"}),
+    for path, data in [("/takedown/confirm", {"confirm-found": ["instagram.com/bad.account"]}),
+                       ("/takedown/add", {"new-kind": "link", "new-target": "t.me/new_one", "new-found_at": DAY}),
                        (f"/takedown/{item.id}/status", {f"item{item.id}-status": "requested",
                                                         f"item{item.id}-happened_at": "2026-11-21T09:00"}),
-                       ("/takedown/merge", {"keep": str(item.id), "other": str(item.id)})]:
+                       ("/takedown/merge", {"merge-keep": str(item.id), "merge-other": str(item.id)})]:
         assert post(outsider, case_url(reported, path), data).status_code == 404, path
     assert len(the_items(app, reported)) == 1 and len(entries(app, reported)) == 1
 
@@ -222,15 +230,15 @@ def test_a_canary_link_is_never_in_clear_outside_its_encrypted_columns(app, data
     request_finished.connect(remember, app)
 
     normal = f"t.me/{CANARY.lower()}"
-    post(lead, case_url(case, "/takedown/confirm"), {"found": [normal]}, token_from=case_url(case))
-    post(lead, case_url(case, "/takedown/add"), {"kind": "link", "target": f"example.org/{CANARY}",
-                                            "found_at": "2026-11-20T09:00"}, token_from=case_url(case))
+    post(lead, case_url(case, "/takedown/confirm"), {"confirm-found": [normal]}, token_from=case_url(case))
+    post(lead, case_url(case, "/takedown/add"), {"new-kind": "link", "new-target": f"example.org/{CANARY}",
+                                            "new-found_at": "2026-11-20T09:00"}, token_from=case_url(case))
     first, second = the_items(app, case)
     assert first.target == normal  # readable through the app
     post(lead, case_url(case, f"/takedown/{first.id}/status"),
          {f"item{first.id}-status": "requested", f"item{first.id}-happened_at": "2026-11-21T09:00",
           f"item{first.id}-reference": CANARY}, token_from=case_url(case))
-    post(lead, case_url(case, "/takedown/merge"), {"keep": str(first.id), "other": str(second.id)},
+    post(lead, case_url(case, "/takedown/merge"), {"merge-keep": str(first.id), "merge-other": str(second.id)},
          token_from=case_url(case))
     page = lead.get(case_url(case)).get_data(as_text=True)
     assert normal in page and f"example.org/{CANARY}" in page
@@ -248,3 +256,36 @@ def test_a_canary_link_is_never_in_clear_outside_its_encrypted_columns(app, data
     request_finished.disconnect(remember, app)
     assert len(requested) > 10
     assert_not_in_sqlite_files(database_url, CANARY, CANARY.lower())
+
+
+def test_the_landing_page_inbox_and_dashboard_show_links_not_removed_after_seven_days(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    with app.app_context():
+        school = db.session.get(User, staff["lead"]).school
+        local = [(utcnow() - timedelta(days=days)).astimezone(ZoneInfo(school.timezone)).strftime("%Y-%m-%dT%H:%M")
+                 for days in (1, 8)]
+    for target, found_at in zip(("t.me/new_channel", "t.me/old_channel"), local, strict=True):
+        post(lead, case_url(reported, "/takedown/add"), {"new-kind": "link", "new-target": target,
+                                                         "new-found_at": found_at}, token_from=case_url(reported))
+
+    def figures():
+        page = lead.get("/dashboard/").get_data(as_text=True)
+        return {key: int(re.search(rf'attention={key}"><span class="figure-number">(\d+)<', page).group(1))
+                for key in ("takedown", "takedown_late")}
+
+    assert figures() == {"takedown": 1, "takedown_late": 1}  # cases, and both items are on the one case
+    late = lead.get("/cases/?attention=takedown_late").get_data(as_text=True)
+    assert reported.reference in late and "7일이 지나도 삭제되지 않은 링크" in late
+    with app.app_context():
+        numbers = stats.school_figures(db.session, db.session.get(User, staff["lead"]).school)
+        assert (numbers.takedown_open, numbers.takedown_late) == (2, 1)
+
+    old = the_items(app, reported)[1]
+    prefix = f"item{old.id}-"
+    post(lead, case_url(reported, f"/takedown/{old.id}/status"),
+         {prefix + "status": "removed", prefix + "happened_at": local[0]}, token_from=case_url(reported))
+    assert figures() == {"takedown": 1, "takedown_late": 0}
+    assert reported.reference not in lead.get("/cases/?attention=takedown_late").get_data(as_text=True)
+    with app.app_context():
+        numbers = stats.school_figures(db.session, db.session.get(User, staff["lead"]).school)
+        assert (numbers.takedown_open, numbers.takedown_late) == (1, 0)

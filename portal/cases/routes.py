@@ -142,6 +142,14 @@ def _file_context(case, entry_form=None, close_form=None, assign_form=None, na_f
                 **_takedown_context(case, takedown_form, takedown_item))
 
 
+# Each takedown form's fields carry a prefix, so that none shares a name with the log form's (platform, kind).
+TAKEDOWN_PREFIXES = {ConfirmItemsForm: "confirm", AddItemForm: "new", MergeItemsForm: "merge"}
+
+
+def _takedown_form(form_class, item_id=None, **defaults):
+    return form_class(prefix=f"item{item_id}" if item_id else TAKEDOWN_PREFIXES[form_class], **defaults)
+
+
 def _takedown_context(case, failed=None, failed_item=None):
     """The takedown panel: its items, the links found that are not items yet, and a form for each change (the one
     that was refused, if any, keeps what was typed)."""
@@ -151,7 +159,7 @@ def _takedown_context(case, failed=None, failed_item=None):
     def made(form_class, item_id=None, **defaults):
         if isinstance(failed, form_class) and item_id == failed_item:
             return failed
-        return form_class(prefix=f"item{item_id}" if item_id else "", **defaults)
+        return _takedown_form(form_class, item_id, **defaults)
 
     confirm = made(ConfirmItemsForm)
     suggestions = takedown.suggestions(case)
@@ -278,7 +286,7 @@ def _takedown_action(public_id: str, make_form, run, field: str, item_id: int | 
 def confirm_items(public_id: str):
     """Confirm links and handles found in the report and the log as takedown items."""
     return _takedown_action(
-        public_id, lambda case: ConfirmItemsForm(),
+        public_id, lambda case: _takedown_form(ConfirmItemsForm),
         lambda case, form: takedown.confirm(db.session, current_user, case, form.found.data or [],
                                             address=client_address()), "found")
 
@@ -287,7 +295,7 @@ def confirm_items(public_id: str):
 def add_item(public_id: str):
     """Add a takedown item by hand: a link or account, or which personal details were posted and where."""
     return _takedown_action(
-        public_id, lambda case: AddItemForm(),
+        public_id, lambda case: _takedown_form(AddItemForm),
         lambda case, form: takedown.add(db.session, current_user, case, kind=form.kind.data, target=form.target.data,
                                         platform=form.platform.data or None, detail_kinds=form.details.data or [],
                                         found_at=_local_to_utc(form.found_at.data), address=client_address()),
@@ -298,7 +306,7 @@ def add_item(public_id: str):
 def item_status(public_id: str, item_id: int):
     """Move a takedown item to its next status, with the date and any reference."""
     return _takedown_action(
-        public_id, lambda case: ItemStatusForm(prefix=f"item{item_id}"),
+        public_id, lambda case: _takedown_form(ItemStatusForm, item_id),
         lambda case, form: takedown.change_status(db.session, current_user, case, item_id, form.status.data,
                                                   _local_to_utc(form.happened_at.data),
                                                   reference=form.reference.data, address=client_address()),
@@ -309,7 +317,7 @@ def item_status(public_id: str, item_id: int):
 def merge_items(public_id: str):
     """Two items are the same channel or account: merge the second into the first."""
     return _takedown_action(
-        public_id, lambda case: MergeItemsForm(),
+        public_id, lambda case: _takedown_form(MergeItemsForm),
         lambda case, form: takedown.merge(db.session, current_user, case, _item_id(form.keep.data),
                                           _item_id(form.other.data), address=client_address()),
         "other")

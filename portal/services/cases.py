@@ -24,6 +24,7 @@ from portal.models import (
     ResponseEntry,
     Role,
     School,
+    TakedownItem,
     User,
 )
 from portal.models.base import UTCDateTime, utcnow
@@ -542,7 +543,11 @@ def ack_deadline(case: Case) -> datetime:
 # Counted and filtered in the database, so that a school's thousands of past cases cost nothing: the clauses
 # below state the same rules as duty_deadline() and ack_deadline() (a test compares them case by case).
 
-ATTENTION = ("open", "urgent", "new", "due_now", "overdue", "waiting")
+ATTENTION = ("open", "urgent", "new", "due_now", "overdue", "waiting", "takedown", "takedown_late")
+# A link not confirmed removed this many days after it was found (or reappeared) is shown as needing attention:
+# the support center's deletion requests usually take effect within days, and a link still up after a week needs
+# a follow-up with the center or the platform.
+TAKEDOWN_REMINDER_DAYS = 7
 PAGE_SIZE = 50
 OPEN_STATUSES = (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.IN_PROGRESS)
 
@@ -570,6 +575,18 @@ def _late_item(school: School, now: datetime):
         and_(DutyItem.duty_id.not_in(immediate), DutyItem.due_at <= now)))
 
 
+def open_takedown_item():
+    """A takedown item of the case not removed (and not merged into another item)."""
+    return and_(TakedownItem.case_id == Case.id, TakedownItem.merged_into_id.is_(None),
+                TakedownItem.status != "removed")
+
+
+def late_takedown_item(now: datetime):
+    """An open takedown item found, or seen again, TAKEDOWN_REMINDER_DAYS or more ago."""
+    return and_(open_takedown_item(), func.coalesce(TakedownItem.reappeared_at, TakedownItem.found_at)
+                <= now - timedelta(days=TAKEDOWN_REMINDER_DAYS))
+
+
 def attention_clause(what: str, school: School, now: datetime, user: User | None = None):
     """A WHERE clause selecting the open cases of a school in one ATTENTION group (the landing page's figures,
     the inbox's filter, the dashboards' overdue count)."""
@@ -582,6 +599,10 @@ def attention_clause(what: str, school: School, now: datetime, user: User | None
     if what == "due_now":
         grace_start = now - timedelta(minutes=school.duty_grace_minutes)
         return exists().where(_open_item(), DutyItem.duty_id.in_(_immediate(school)), DutyItem.due_at > grace_start)
+    if what == "takedown":
+        return exists().where(open_takedown_item())
+    if what == "takedown_late":
+        return exists().where(late_takedown_item(now))
     if what == "waiting":
         return Case.id.in_(select(Notification.case_id).where(
             Notification.user_id == user.id, Notification.read_at.is_(None), Notification.kind == "reporter_message"))
