@@ -11,12 +11,12 @@ import pytest
 from casehelpers import assert_not_in_sqlite_files, case_url, file_report, only_case, signed_in
 from conftest import deliver_mail, post
 from flask import request, request_finished
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from portal.extensions import db
-from portal.models import AuditEvent, ResponseEntry, TakedownItem, User
+from portal.models import AuditEvent, Case, ResponseEntry, TakedownItem, User
 from portal.models.base import utcnow
-from portal.services import handles, stats
+from portal.services import handles, retention, stats
 
 
 @pytest.mark.parametrize("written", [
@@ -289,3 +289,17 @@ def test_the_landing_page_inbox_and_dashboard_show_links_not_removed_after_seven
     with app.app_context():
         numbers = stats.school_figures(db.session, db.session.get(User, staff["lead"]).school)
         assert (numbers.takedown_open, numbers.takedown_late) == (1, 0)
+
+
+def test_purging_the_case_deletes_its_takedown_items(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    post(lead, case_url(reported, "/takedown/confirm"),
+         {"confirm-found": ["t.me/somechannel", "instagram.com/bad.account"]}, token_from=case_url(reported))
+    first, second = the_items(app, reported)
+    post(lead, case_url(reported, "/takedown/merge"), {"merge-keep": str(first.id), "merge-other": str(second.id)},
+         token_from=case_url(reported))
+    with app.app_context():
+        retention.purge_case(db.session, db.session.get(Case, reported.id), utcnow())
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(TakedownItem)) == 0
+        assert db.session.scalar(select(func.count()).select_from(ResponseEntry)) == 0
