@@ -303,3 +303,21 @@ def test_purging_the_case_deletes_its_takedown_items(app, staff, login, reported
         db.session.commit()
         assert db.session.scalar(select(func.count()).select_from(TakedownItem)) == 0
         assert db.session.scalar(select(func.count()).select_from(ResponseEntry)) == 0
+
+
+def test_a_status_can_change_in_the_minute_the_item_was_confirmed(app, staff, login):
+    """The form gives the time to the minute; an item confirmed seconds ago is not "found later" than that."""
+    teacher = signed_in(app, login, staff["teacher"])
+    file_report(teacher, links="t.me/fresh_channel", first_seen="")
+    case = only_case(app)
+    lead = signed_in(app, login, staff["lead"])
+    post(lead, case_url(case, "/takedown/confirm"), {"confirm-found": ["t.me/fresh_channel"]},
+         token_from=case_url(case))
+    [item] = the_items(app, case)
+    with app.app_context():
+        zone = ZoneInfo(db.session.get(User, staff["lead"]).school.timezone)
+    minute = utcnow().astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+    answer = post(lead, case_url(case, f"/takedown/{item.id}/status"),
+                  {f"item{item.id}-status": "requested", f"item{item.id}-happened_at": minute},
+                  token_from=case_url(case))
+    assert answer.status_code == 302 and [i.status for i in the_items(app, case)] == ["requested"]

@@ -126,7 +126,7 @@ def change_status(session: Session, user: User, case: Case, item_id: int, status
     if status not in ITEM_STATUSES or status not in ITEM_NEXT[item.status]:
         raise CaseError("takedown_status")
     _check_time(happened_at, now)
-    if happened_at < item.found_at:
+    if happened_at < item.found_at.replace(second=0, microsecond=0):  # forms give the time to the minute
         raise CaseError("takedown_before_found")
     reference = (reference or "").strip() or None
     item.status = status
