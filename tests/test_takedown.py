@@ -127,7 +127,8 @@ def test_recognised_links_are_confirmed_and_followed_to_removal_in_the_chronolog
         ("takedown_status_changed", "reappeared", "t.me/somechannel"),
     ]
     page = lead.get(case_url(reported)).get_data(as_text=True)
-    log = page[page.index('<ol class="log">'):page.index("</ol>", page.index('<ol class="log">'))]
+    start = page.index('<ol class="log">', page.index('id="log"'))
+    log = page[start:page.index("</ol>", start)]
     assert len(re.findall(r"<strong>#\d+ 삭제 상태 변경</strong>", log)) == 3
     assert "DSC-2026-118" in log and "재유포됨" in log and "삭제 대상 항목 확정" in log
     with app.app_context():

@@ -82,7 +82,7 @@ def test_report_to_closure(live_server, open_page, axe, lang):
     counselor.locator("#takedown select[name$='-status']").select_option("requested")
     counselor.locator("#takedown input[name$='-reference']").fill("DSC-0042")
     follow(counselor.locator("#takedown form").get_by_role("button", name=WORDS[lang]["status"]))
-    row = counselor.locator("#takedown tbody tr").first
+    row = counselor.locator("#takedown ol.log > li").first
     assert WORDS[lang]["requested"] in row.inner_text() and "DSC-0042" in row.inner_text()
     counselor.locator("select[name=kind]").select_option("takedown")
     counselor.locator("input[name=happened_at]").fill("2026-11-20T11:00")
