@@ -145,13 +145,19 @@ def test_items_added_by_hand_merged_and_personal_details_without_the_details(app
     post(lead, add, {"new-kind": "link", "new-target": "t.me/somechannel_backup", "new-platform": "",
                      "new-found_at": "2026-11-20T09:00"}, token_from=case_url(reported))
     post(lead, add, {"new-kind": "details", "new-details": ["name", "phone", "school"],
-                     "new-target": "t.me/somechannel", "new-platform": "telegram",
+                     "new-target": "instagram.com/Bad.Account", "new-platform": "",
                      "new-found_at": "2026-11-20T09:00"}, token_from=case_url(reported))
     first, backup, details = the_items(app, reported)
     assert (first.target, first.platform) == ("t.me/somechannel", "telegram")
-    assert (details.kind, details.detail_kinds, details.target) == ("details", "name,phone,school", "t.me/somechannel")
+    assert (details.kind, details.detail_kinds, details.target, details.platform) == (
+        "details", "name,phone,school", "instagram.com/bad.account", "instagram")
     page = lead.get(case_url(reported)).get_data(as_text=True)
     assert "이름, 전화번호, 학교" in page
+    # Where the details were posted does not stand for the account: it is still offered as its own item.
+    assert 'value="instagram.com/bad.account"' in page
+    duplicate = post(lead, add, {"new-kind": "link", "new-target": "@SomeChannel", "new-found_at": DAY},
+                     token_from=case_url(reported))
+    assert duplicate.status_code == 422 and "이미 이 사안의 항목입니다" in duplicate.get_data(as_text=True)
 
     answer = post(lead, case_url(reported, "/takedown/merge"),
                   {"merge-keep": str(first.id), "merge-other": str(backup.id)}, token_from=case_url(reported))

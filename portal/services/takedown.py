@@ -32,8 +32,10 @@ def items(case: Case) -> list[TakedownItem]:
 
 
 def _tracked(case: Case) -> set[str]:
-    """The normal forms the case's items (merged ones too) already stand for."""
-    return {normal for item in case.takedown_items if (normal := handles.normalise(item.target))}
+    """The links the case's link items (merged ones too) already stand for; where personal details were posted is
+    not one of them, since the channel itself still needs its own item."""
+    return {normal for item in case.takedown_items
+            if item.kind == "link" and (normal := handles.normalise(item.target))}
 
 
 def suggestions(case: Case) -> list[Suggestion]:
