@@ -4,10 +4,32 @@ from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectField, SubmitField
+from wtforms import HiddenField, SelectField, SelectMultipleField, SubmitField
 from wtforms.validators import ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 EARLIEST_YEAR = 2000  # nothing the portal records happened before this
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """Several checkboxes that share one name."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    # A value that is not one of the boxes (only a script sends one) gets one plain sentence, not WTForms' messages,
+    # whose Korean repeats itself and echoes the value.
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            self.data = []
+            raise ValueError(_l("Choose only from the options shown.")) from None
+
+    def pre_validate(self, form):
+        allowed = {str(value) for value, _label in self.choices or []}
+        if any(str(value) not in allowed for value in self.data or []):
+            raise ValidationError(_l("Choose only from the options shown."))
 
 
 class PlausibleDate:

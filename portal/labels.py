@@ -88,6 +88,10 @@ ENTRY_LABELS = {
     "lead_handover": _l("The new lead counselor was added to the case (by the person named)"),
     "message_to_reporter": _l("Message to the reporter"),
     "message_from_reporter": _l("Message from the reporter"),
+    # Written by the takedown tracker on the case file.
+    "takedown_item_added": _l("Takedown item confirmed"),
+    "takedown_status_changed": _l("Takedown status changed"),
+    "takedown_items_merged": _l("Takedown items merged: the same channel or account"),
 }
 OUTCOME_LABELS = {
     "resolved": _l("Resolved at school"), "referred_to_police": _l("Handled by the police"),
@@ -96,14 +100,24 @@ OUTCOME_LABELS = {
     # Translators: a counselor closes spam or a prank sent through the school's public page.
     "not_genuine": _l("Not a real report"),
 }
+# Where the removal of one link or account stands; "found" means no removal was asked for yet.
 TAKEDOWN_LABELS = {
+    # Translators: the status of a link or account found with the material: no removal asked for yet.
+    "found": _l("Found"),
     # Translators: the status of a request to a platform to take down an image: asked for, not yet removed.
-    "requested": _l("Requested"),
+    "requested": _l("Removal requested"),
     # Translators: the status of a takedown request: the platform removed the image.
     "removed": _l("Removed"),
     # Translators: the status of a takedown request: the image was removed, then posted again.
     "reappeared": _l("Reappeared"),
 }
+ITEM_KIND_LABELS = {
+    "link": _l("A link, channel or account"),
+    "details": _l("Personal details of the person affected, posted with the material"),
+}
+# Which personal details were posted: only the kind is recorded, never the detail itself.
+DETAIL_LABELS = {"name": _l("Name"), "phone": _l("Phone number"), "school": _l("School"), "address": _l("Address"),
+                 "other": _l("Other personal details")}
 
 AUDIT_LABELS = {
     "case_created": _l("Report sent"), "case_viewed": _l("Opened the case file"),
@@ -120,6 +134,9 @@ AUDIT_LABELS = {
     "message_sent": _l("Wrote to the reporter"), "reporter_message": _l("The reporter wrote"),
     "reporter_viewed": _l("The reporter opened the conversation"),
     "receipt_code_refused": _l("A wrong receipt code was entered"),
+    "takedown_item_added": _l("Confirmed a takedown item"),
+    "takedown_status_changed": _l("Changed a takedown status"),
+    "takedown_items_merged": _l("Merged two takedown items"),
 }
 
 # The counselor's landing page: a figure for each group of open cases, and the inbox's filter by it.
@@ -131,6 +148,9 @@ ATTENTION_LABELS = {
     # Translators: a figure on the counselor's dashboard: cases with a checklist item past its deadline.
     "overdue": _l("Overdue"),
     "waiting": _l("New messages from reporters"),
+    # Translators: cases with a link, channel or account whose removal is not confirmed yet.
+    "takedown": _l("Takedown not finished"),
+    "takedown_late": _l("Links not removed after 7 days"),
 }
 CASE_KIND_LABELS = {
     "incident": _l("Incident report"), "student_request": _l("Student request for help"),
@@ -143,6 +163,7 @@ GROUPS = {
     "outcome": OUTCOME_LABELS, "takedown": TAKEDOWN_LABELS, "category": CATEGORY_LABELS,
     "platform": PLATFORM_LABELS, "victim": VICTIM_LABELS, "ynu": YNU_LABELS, "audit": AUDIT_LABELS,
     "relation": RELATION_LABELS, "case_kind": CASE_KIND_LABELS, "attention": ATTENTION_LABELS,
+    "item_kind": ITEM_KIND_LABELS, "detail": DETAIL_LABELS,
 }
 
 

@@ -44,6 +44,16 @@ MESSAGES = {
     "reason_required": _l("Give the reason; it is kept in the log."),
     "bad_classification": _l("Choose yes or no."),
     "already_classified": _l("This request was already classified."),
+    # the takedown tracker
+    "takedown_choose": _l("Tick at least one of the links found; nothing was added."),
+    "takedown_kind": _l("Choose what to add."),
+    "takedown_link": _l("Enter one link, channel or account, such as t.me/channel or @account."),
+    "takedown_details": _l("Tick which personal details were posted. Do not write the details themselves."),
+    "takedown_duplicate": _l("This link or account is already an item of this case."),
+    "takedown_item": _l("Choose an item of this case."),
+    "takedown_status": _l("That status cannot follow the item's current status."),
+    "takedown_before_found": _l("The date cannot be before the item was found."),
+    "takedown_merge_same": _l("Choose two different items to merge."),
     # reports
     # Translators: shown on the report form when the reporter's exclusions leave nobody to receive the report.
     "nobody_to_receive": _l("Nobody at your school could receive this report: everyone who can receive reports is "

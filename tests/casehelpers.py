@@ -45,6 +45,17 @@ def file_report(client, token: str | None = None, **overrides):
     return post(client, "/reports/new/form", {**data, "action": "submit"}, token_from="/reports/new/form")
 
 
+def signed_in(app, login, user_id):
+    """A test client signed in as this user."""
+    client = app.test_client()
+    login(client, user_id)
+    return client
+
+
+def case_url(case, suffix=""):
+    return f"/cases/{case.public_id}{suffix}"
+
+
 def only_case(app) -> Case:
     with app.app_context():
         found = db.session.scalars(db.select(Case)).all()

@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from casehelpers import assert_not_in_sqlite_files, file_report, only_case
+from casehelpers import assert_not_in_sqlite_files, case_url, file_report, only_case, signed_in
 from conftest import deliver_mail, post
 from sqlalchemy import func, select, text
 
@@ -40,16 +40,6 @@ def reported(app, staff, login):
     login(teacher, staff["teacher"])
     file_report(teacher)
     return only_case(app)
-
-
-def signed_in(app, login, user_id):
-    c = app.test_client()
-    login(c, user_id)
-    return c
-
-
-def case_url(case, suffix=""):
-    return f"/cases/{case.public_id}{suffix}"
 
 
 def test_full_journey_from_report_to_closure(app, staff, login, reported):
@@ -779,7 +769,8 @@ def test_the_counselors_landing_page_shows_the_work_and_each_figure_opens_it(app
     page = lead.get("/dashboard/", headers={"Accept-Language": "en"}).get_data(as_text=True)
     figures = dict(re.findall(r'attention=(\w+)"><span class="figure-number">(\d+)</span>', page))
     # Three open; one urgent; two not acknowledged; the police report is due now on the two about students.
-    assert figures == {"open": "3", "urgent": "1", "new": "2", "due_now": "2", "overdue": "0", "waiting": "0"}
+    assert figures == {"open": "3", "urgent": "1", "new": "2", "due_now": "2", "overdue": "0", "waiting": "0",
+                       "takedown": "0", "takedown_late": "0"}
     inbox = lead.get("/cases/?attention=new", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "Showing: Not acknowledged yet." in inbox
     table = inbox[inbox.index('<table class="inbox">'):]  # the notices above the table still name every case

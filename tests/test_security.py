@@ -70,6 +70,10 @@ MATRIX: dict[str, dict | str] = {
     "cases.not_applicable": POST_ONLY,
     "cases.classify": POST_ONLY,
     "cases.reply": POST_ONLY,
+    "cases.confirm_items": POST_ONLY,
+    "cases.add_item": POST_ONLY,
+    "cases.item_status": POST_ONLY,
+    "cases.merge_items": POST_ONLY,
     # School admin pages; the example user and class are at the visitor's school.
     **{e: {ANON: "login", **{r: 404 for r in ROLES}, "school_admin": 200} for e in (
         "admin.dashboard", "admin.users", "admin.new_user", "admin.user", "admin.classes", "admin.classroom",
@@ -117,7 +121,9 @@ def _example_urls(app, make_user) -> dict[str, str]:
             ("file", ""), ("print_report", "/print"), ("access_log", "/access"), ("acknowledge", "/acknowledge"),
             ("start", "/start"), ("reopen", "/reopen"), ("add_entry", "/entries"), ("assign", "/assign"),
             ("close", "/close"), ("not_applicable", "/duties/police_report/not-applicable"),
-            ("classify", "/classify"), ("reply", "/reply"))},
+            ("classify", "/classify"), ("reply", "/reply"), ("confirm_items", "/takedown/confirm"),
+            ("add_item", "/takedown/add"), ("item_status", "/takedown/1/status"),
+            ("merge_items", "/takedown/merge"))},
         **{f"admin.{name}": f"/admin/users/{owner}{suffix}" for name, suffix in (
             ("user", ""), ("change_role", "/role"), ("deactivate", "/deactivate"), ("activate", "/activate"),
             ("make_lead", "/lead"), ("new_link", "/link"), ("reset_two_factor", "/two-factor-reset"))},

@@ -15,9 +15,16 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from portal.forms import PlausibleDate
-from portal.labels import ENTRY_LABELS, OUTCOME_LABELS, PLATFORM_LABELS, TAKEDOWN_LABELS
-from portal.models.cases import ENTRY_FIELDS, ENTRY_KINDS, ENTRY_REQUIRED
+from portal.forms import MultiCheckboxField, PlausibleDate
+from portal.labels import (
+    DETAIL_LABELS,
+    ENTRY_LABELS,
+    ITEM_KIND_LABELS,
+    OUTCOME_LABELS,
+    PLATFORM_LABELS,
+    TAKEDOWN_LABELS,
+)
+from portal.models.cases import ENTRY_FIELDS, ENTRY_KINDS, ENTRY_REQUIRED, TAKEDOWN_STATUSES
 
 _DETAILS_HINT = _l("Write what was done and agreed. Do not paste or describe the image.")
 
@@ -62,7 +69,7 @@ _KIND_FIELDS = {
     "platform": lambda required: SelectField(_l("Platform"), choices=[("", "—"), *PLATFORM_LABELS.items()],
                                              validators=_first(required)),
     "takedown_status": lambda required: SelectField(
-        _l("Takedown status"), choices=[("", "—"), *TAKEDOWN_LABELS.items()],
+        _l("Takedown status"), choices=[("", "—"), *((s, TAKEDOWN_LABELS[s]) for s in TAKEDOWN_STATUSES)],
         validators=_first(required, _l("Choose the status of the takedown request."))),
 }
 
@@ -155,3 +162,51 @@ class ReplyForm(FlaskForm):
                             description=_l("The reporter reads this, exactly as written. Internal notes belong in "
                                            "the response log, which the reporter never sees."))
     submit = SubmitField(_l("Send to the reporter"))
+
+
+def _when(label):
+    return DateTimeLocalField(label, format="%Y-%m-%dT%H:%M",
+                              validators=[DataRequired(_l("Enter the date and time.")), PlausibleDate()])
+
+
+class ConfirmItemsForm(FlaskForm):
+    """Confirm links and handles found in the report and the log as takedown items (the service checks each one
+    is still offered, so the choices are not validated here)."""
+
+    found = MultiCheckboxField(_l("Found in the report and the log, not yet items"), choices=[],
+                               validate_choice=False)
+    submit = SubmitField(_l("Confirm the ticked ones as items"))
+
+
+class AddItemForm(FlaskForm):
+    """Add a takedown item by hand."""
+
+    kind = RadioField(_l("What to add"), choices=list(ITEM_KIND_LABELS.items()), default="link",
+                      validators=[InputRequired(_l("Choose what to add."))])
+    target = StringField(_l("Link, channel or account"), validators=[Optional(), Length(max=2000)],
+                         description=_l("For personal details: where they were posted, if known. Never write the "
+                                        "details themselves."))
+    platform = SelectField(_l("Platform"), choices=[("", _l("Guess from the link")), *PLATFORM_LABELS.items()],
+                           validators=[Optional()], validate_choice=False)
+    details = MultiCheckboxField(_l("Which personal details were posted (for personal details)"),
+                                 choices=list(DETAIL_LABELS.items()), validate_choice=False)
+    found_at = _when(_l("When it was found"))
+    submit = SubmitField(_l("Add the item"))
+
+
+class ItemStatusForm(FlaskForm):
+    """Move one takedown item to its next status; the choices are the statuses that may follow its current one."""
+
+    status = SelectField(_l("New status"), choices=[], validate_choice=False)
+    happened_at = _when(_l("When"))
+    reference = StringField(_l("Reference from the platform or the support center (optional)"),
+                            validators=[Optional(), Length(max=200)])
+    submit = SubmitField(_l("Change the status"))
+
+
+class MergeItemsForm(FlaskForm):
+    """Two items are the same channel or account."""
+
+    keep = SelectField(_l("Keep this item"), choices=[], validate_choice=False)
+    other = SelectField(_l("Merge this item into it"), choices=[], validate_choice=False)
+    submit = SubmitField(_l("Merge"))

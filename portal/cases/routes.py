@@ -11,9 +11,13 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portal.cases.forms import (
+    AddItemForm,
     AssignForm,
     ClassifyForm,
+    ConfirmItemsForm,
     EntryForm,
+    ItemStatusForm,
+    MergeItemsForm,
     NotApplicableForm,
     ReplyForm,
     close_form,
@@ -22,13 +26,13 @@ from portal.cases.forms import (
 from portal.extensions import client_address, db
 from portal.forms import EmptyForm
 from portal.i18n import lang_attrs
-from portal.labels import CATEGORY_LABELS, ENTRY_LABELS
+from portal.labels import CATEGORY_LABELS, ENTRY_LABELS, label
 from portal.messages import message_for
 from portal.models import AuditEvent, Notification, Role, User
 from portal.models.base import utcnow
-from portal.models.cases import ENTRY_FIELDS, ENTRY_KINDS
+from portal.models.cases import ENTRY_FIELDS, ENTRY_KINDS, ITEM_NEXT
 from portal.security import guard_blueprint
-from portal.services import audit, cases, conversation, duties
+from portal.services import audit, cases, conversation, duties, takedown
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 guard_blueprint(bp)  # signed-in users only; below, everyone but counselors and school admins is turned away
@@ -109,12 +113,15 @@ def _close_form(case, **kwargs):
                       **kwargs)
 
 
+def _local_now(case):
+    """Now in the school's time zone, to the minute: most things are logged right after the fact."""
+    return utcnow().astimezone(ZoneInfo(case.school.timezone)).replace(tzinfo=None, second=0, microsecond=0)
+
+
 def _file_context(case, entry_form=None, close_form=None, assign_form=None, na_form=None, na_duty=None,
-                  classify_form=None, reply_form=None, log_kind=None):
+                  classify_form=None, reply_form=None, log_kind=None, takedown_form=None, takedown_item=None):
     if entry_form is None:
-        # Most entries are logged right after the fact: the time defaults to now, in the school's time zone.
-        local_now = utcnow().astimezone(ZoneInfo(case.school.timezone)).replace(tzinfo=None, second=0, microsecond=0)
-        entry_form = form_for_kind(log_kind, happened_at=local_now)
+        entry_form = form_for_kind(log_kind, happened_at=_local_now(case))
     _set_corrects_choices(entry_form, case)
     assign_form = assign_form or AssignForm()
     assigned = {a.user_id for a in case.assignees}
@@ -136,7 +143,41 @@ def _file_context(case, entry_form=None, close_form=None, assign_form=None, na_f
                 classify_form=classify_form or ClassifyForm(), reply_form=reply_form or ReplyForm(),
                 has_reporter=conversation.has_reporter(case),
                 action_form=EmptyForm(), rules=rules, now=now, duty_deadline=cases.duty_deadline,
-                ack_deadline=cases.ack_deadline(case), may_see_access=cases.may_see_access_log(current_user, case))
+                ack_deadline=cases.ack_deadline(case), may_see_access=cases.may_see_access_log(current_user, case),
+                **_takedown_context(case, takedown_form, takedown_item))
+
+
+# Each takedown form's fields carry a prefix, so that none shares a name with the log form's (platform, kind).
+TAKEDOWN_PREFIXES = {ConfirmItemsForm: "confirm", AddItemForm: "new", MergeItemsForm: "merge"}
+
+
+def _takedown_form(form_class, item_id=None, **defaults):
+    return form_class(prefix=f"item{item_id}" if item_id else TAKEDOWN_PREFIXES[form_class], **defaults)
+
+
+def _takedown_context(case, failed=None, failed_item=None):
+    """The takedown panel: its items, the links found that are not items yet, and a form for each change (the one
+    that was refused, if any, keeps what was typed)."""
+    items = takedown.items(case)
+    now = _local_now(case)
+
+    def made(form_class, item_id=None, **defaults):
+        if isinstance(failed, form_class) and item_id == failed_item:
+            return failed
+        return _takedown_form(form_class, item_id, **defaults)
+
+    confirm = made(ConfirmItemsForm)
+    suggestions = takedown.suggestions(case)
+    confirm.found.choices = [(s.normal, f"{s.normal} · {label('platform', s.platform)}") for s in suggestions]
+    status_forms = {}
+    for item in items:
+        status_forms[item.id] = form = made(ItemStatusForm, item.id, happened_at=now)
+        form.status.choices = [(s, label("takedown", s)) for s in ITEM_NEXT[item.status]]
+    merge = made(MergeItemsForm)
+    choices = [(str(item.id), f"#{item.id} {item.target or label('item_kind', item.kind)}") for item in items]
+    merge.keep.choices, merge.other.choices = choices, list(reversed(choices))
+    return dict(takedown_items=items, suggestions=suggestions, confirm_form=confirm,
+                add_item_form=made(AddItemForm, found_at=now), status_forms=status_forms, merge_form=merge)
 
 
 @bp.route("/<public_id>")
@@ -241,6 +282,57 @@ def add_entry(public_id: str):
 
     return _form_action(public_id, _entry_form, run, field="kind", done=_("Added to the log."), anchor="#log",
                         context=lambda form: {"entry_form": form})
+
+
+def _item_id(value) -> int | None:
+    return int(value) if value and str(value).isdigit() else None
+
+
+def _takedown_action(public_id: str, make_form, run, field: str, item_id: int | None = None):
+    return _form_action(public_id, make_form, run, field=field, done=_("Saved. The change is in the log."),
+                        anchor="#takedown",
+                        context=lambda form: {"takedown_form": form, "takedown_item": item_id})
+
+
+@bp.route("/<public_id>/takedown/confirm", methods=["POST"])
+def confirm_items(public_id: str):
+    """Confirm links and handles found in the report and the log as takedown items."""
+    return _takedown_action(
+        public_id, lambda case: _takedown_form(ConfirmItemsForm),
+        lambda case, form: takedown.confirm(db.session, current_user, case, form.found.data or [],
+                                            address=client_address()), "found")
+
+
+@bp.route("/<public_id>/takedown/add", methods=["POST"])
+def add_item(public_id: str):
+    """Add a takedown item by hand: a link or account, or which personal details were posted and where."""
+    return _takedown_action(
+        public_id, lambda case: _takedown_form(AddItemForm),
+        lambda case, form: takedown.add(db.session, current_user, case, kind=form.kind.data, target=form.target.data,
+                                        platform=form.platform.data or None, detail_kinds=form.details.data or [],
+                                        found_at=_local_to_utc(form.found_at.data), address=client_address()),
+        "target")
+
+
+@bp.route("/<public_id>/takedown/<int:item_id>/status", methods=["POST"])
+def item_status(public_id: str, item_id: int):
+    """Move a takedown item to its next status, with the date and any reference."""
+    return _takedown_action(
+        public_id, lambda case: _takedown_form(ItemStatusForm, item_id),
+        lambda case, form: takedown.change_status(db.session, current_user, case, item_id, form.status.data,
+                                                  _local_to_utc(form.happened_at.data),
+                                                  reference=form.reference.data, address=client_address()),
+        "status", item_id)
+
+
+@bp.route("/<public_id>/takedown/merge", methods=["POST"])
+def merge_items(public_id: str):
+    """Two items are the same channel or account: merge the second into the first."""
+    return _takedown_action(
+        public_id, lambda case: _takedown_form(MergeItemsForm),
+        lambda case, form: takedown.merge(db.session, current_user, case, _item_id(form.keep.data),
+                                          _item_id(form.other.data), address=client_address()),
+        "other")
 
 
 @bp.route("/<public_id>/assign", methods=["POST"])

@@ -8,8 +8,9 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from portal.forms import MultiCheckboxField
 from portal.labels import ABOUT_LABELS, CHANNEL_CATEGORY_LABELS, PLATFORM_LABELS, RELATION_CHOICES
-from portal.reports.forms import MultiCheckboxField, ReporterMessageForm
+from portal.reports.forms import ReporterMessageForm
 
 
 class _NoSessionForm(FlaskForm):

@@ -32,11 +32,13 @@ from portal.models.cases import (  # noqa: E402
     ReceiptCode,
     ReporterSession,
     ResponseEntry,
+    TakedownItem,
 )
 
 __all__ += [
     "Case", "CaseAssignee", "CaseCounter", "CaseExclusion", "CaseFigure", "CaseMessage", "CaseStatus", "CaseTombstone",
     "DutyItem", "Notification", "ReceiptCode", "ReporterSession", "ResponseEntry",
+    "TakedownItem",
 ]
 
 from portal.models.lessons import Assignment, LessonProgress  # noqa: E402

@@ -45,6 +45,16 @@ CLASSIFIED_KINDS = ("student_request", "anonymous")
 REPORTER_RELATIONS = ("self", "friend", "guardian", "staff", "other", "unsaid")
 CLASSIFICATIONS = ("minor_sex_crime", "other")
 TAKEDOWN_STATUSES = ("requested", "removed", "reappeared")
+# The takedown tracker (services/takedown.py): an item's statuses, and the changes each status allows.
+ITEM_STATUSES = ("found", *TAKEDOWN_STATUSES)
+ITEM_NEXT = {"found": ("requested", "removed"), "requested": ("removed", "reappeared"),
+             "removed": ("reappeared",), "reappeared": ("requested", "removed")}
+# link: a link, channel or account; details: the victim's personal details posted with the images, recorded as
+# which kinds of detail and where, never the details themselves.
+ITEM_KINDS = ("link", "details")
+DETAIL_KINDS = ("name", "phone", "school", "address", "other")
+# Entries the portal writes for the takedown tracker; they point to their item.
+TAKEDOWN_ENTRY_KINDS = ("takedown_item_added", "takedown_status_changed", "takedown_items_merged")
 OUTCOMES = ("resolved", "referred_to_police", "school_violence_committee", "no_further_action", "transferred",
             "not_genuine")
 
@@ -122,6 +132,8 @@ class Case(db.Model):
     messages: Mapped[list[CaseMessage]] = relationship(
         back_populates="case", cascade="all, delete-orphan", order_by="CaseMessage.id")
     receipt: Mapped[ReceiptCode | None] = relationship(cascade="all, delete-orphan")
+    takedown_items: Mapped[list[TakedownItem]] = relationship(cascade="all, delete-orphan",
+                                                              order_by="TakedownItem.id")
 
     @property
     def anonymous(self) -> bool:
@@ -195,10 +207,12 @@ class ResponseEntry(db.Model):
     duty_id: Mapped[str | None] = mapped_column(String(40))  # the checklist item a duty decision concerns
     after_close: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # a late addendum
     message_id: Mapped[int | None] = mapped_column(ForeignKey("case_messages.id", ondelete="CASCADE"))
+    takedown_item_id: Mapped[int | None] = mapped_column(ForeignKey("takedown_items.id", ondelete="CASCADE"))
 
     case: Mapped[Case] = relationship(back_populates="entries")
     author: Mapped[User | None] = relationship()
     message: Mapped[CaseMessage | None] = relationship()
+    takedown_item: Mapped[TakedownItem | None] = relationship()
 
 
 class CaseMessage(db.Model):
@@ -264,6 +278,40 @@ class DutyItem(db.Model):
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     case: Mapped[Case] = relationship(back_populates="duties")
+
+
+class TakedownItem(db.Model):
+    """One link, channel or account where the material was posted (or the victim's personal details posted with
+    it), confirmed by a counselor, and how far its removal has come. Every change is also a log entry."""
+
+    __tablename__ = "takedown_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="link")  # one of ITEM_KINDS
+    # The link or handle in its normal form (services/handles.py); for personal details, where they were posted,
+    # if known. Case content: encrypted, never in a URL, a log line or an e-mail.
+    target: Mapped[str | None] = mapped_column(EncryptedText)
+    detail_kinds: Mapped[str] = mapped_column(String(60), default="")  # comma-separated DETAIL_KINDS
+    platform: Mapped[str] = mapped_column(String(16), default="other")
+    status: Mapped[str] = mapped_column(String(16), default="found")  # one of ITEM_STATUSES
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reappeared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The reference the platform or the support center gave the latest request (encrypted like a report number).
+    reference: Mapped[str | None] = mapped_column(EncryptedText)
+    # Set when a counselor found it is the same channel as another item: it then lives on in that one.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("takedown_items.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    requested_by: Mapped[User | None] = relationship()
+
+    @property
+    def detail_list(self) -> list[str]:
+        return [d for d in self.detail_kinds.split(",") if d]
 
 
 class Notification(db.Model):

@@ -9,37 +9,14 @@ from wtforms import (
     HiddenField,
     IntegerField,
     RadioField,
-    SelectMultipleField,
     StringField,
     SubmitField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
-from wtforms.widgets import CheckboxInput, ListWidget
 
-from portal.forms import PlausibleDate
+from portal.forms import MultiCheckboxField, PlausibleDate
 from portal.labels import CATEGORY_LABELS, PLATFORM_LABELS, VICTIM_LABELS, YNU_LABELS
-
-
-class MultiCheckboxField(SelectMultipleField):
-    """Several checkboxes that share one name."""
-
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
-
-    # A value that is not one of the boxes (only a script sends one) gets one plain sentence, not WTForms' messages,
-    # whose Korean repeats itself and echoes the value.
-    def process_formdata(self, valuelist):
-        try:
-            super().process_formdata(valuelist)
-        except ValueError:
-            self.data = []
-            raise ValueError(_l("Choose only from the options shown.")) from None
-
-    def pre_validate(self, form):
-        allowed = {str(value) for value, _label in self.choices or []}
-        if any(str(value) not in allowed for value in self.data or []):
-            raise ValidationError(_l("Choose only from the options shown."))
 
 
 def _choices(labels: dict) -> list[tuple[str, object]]:

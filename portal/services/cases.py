@@ -23,6 +23,7 @@ from portal.models import (
     ResponseEntry,
     Role,
     School,
+    TakedownItem,
     User,
 )
 from portal.models.base import UTCDateTime, utcnow
@@ -410,8 +411,20 @@ def add_entry(session: Session, user: User, case: Case, kind: str, happened_at: 
         raise CaseError("text_required")
     if corrects_id is not None and not any(e.id == corrects_id for e in case.entries):
         raise CaseError("bad_correction")
+    entry = append_entry(session, user, case, kind, happened_at, now, text=(text or "").strip() or None,
+                         corrects_id=corrects_id, **fields)
+    if kind == "police_report":
+        case.police_told = True
+    audit.record(session, "entry_added", actor=user, case_id=case.id, school_id=case.school_id,
+                 target=f"entry:{entry.id}:{kind}" + (":addendum" if entry.after_close else ""), address=address)
+    return entry
+
+
+def append_entry(session: Session, user: User, case: Case, kind: str, happened_at: datetime, now: datetime,
+                 **fields) -> ResponseEntry:
+    """Write one entry the caller has checked and mark what it does to the case: a checklist item it satisfies,
+    an acknowledged case now in progress, a late addendum to a closed one. The caller records the audit row."""
     entry = ResponseEntry(case_id=case.id, author_id=user.id, kind=kind, happened_at=happened_at, logged_at=now,
-                          text=(text or "").strip() or None, corrects_id=corrects_id,
                           after_close=case.status == CaseStatus.CLOSED, **fields)
     session.add(entry)
     session.flush()
@@ -421,11 +434,7 @@ def add_entry(session: Session, user: User, case: Case, kind: str, happened_at: 
     if case.status == CaseStatus.ACKNOWLEDGED:
         case.status = CaseStatus.IN_PROGRESS
     case.updated_at = now
-    if kind == "police_report":
-        case.police_told = True
     refresh_next_due(case)
-    audit.record(session, "entry_added", actor=user, case_id=case.id, school_id=case.school_id,
-                 target=f"entry:{entry.id}:{kind}" + (":addendum" if entry.after_close else ""), address=address)
     return entry
 
 
@@ -549,7 +558,11 @@ def ack_deadline(case: Case) -> datetime:
 # Counted and filtered in the database, so that a school's thousands of past cases cost nothing: the clauses
 # below state the same rules as duty_deadline() and ack_deadline() (a test compares them case by case).
 
-ATTENTION = ("open", "urgent", "new", "due_now", "overdue", "waiting")
+ATTENTION = ("open", "urgent", "new", "due_now", "overdue", "waiting", "takedown", "takedown_late")
+# A link not confirmed removed this many days after it was found (or reappeared) is shown as needing attention:
+# the support center's deletion requests usually take effect within days, and a link still up after a week needs
+# a follow-up with the center or the platform.
+TAKEDOWN_REMINDER_DAYS = 7
 PAGE_SIZE = 50
 OPEN_STATUSES = (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.IN_PROGRESS)
 
@@ -577,6 +590,18 @@ def _late_item(school: School, now: datetime):
         and_(DutyItem.duty_id.not_in(immediate), DutyItem.due_at <= now)))
 
 
+def open_takedown_item():
+    """A takedown item of the case not removed (and not merged into another item)."""
+    return and_(TakedownItem.case_id == Case.id, TakedownItem.merged_into_id.is_(None),
+                TakedownItem.status != "removed")
+
+
+def late_takedown_item(now: datetime):
+    """An open takedown item found, or seen again, TAKEDOWN_REMINDER_DAYS or more ago."""
+    return and_(open_takedown_item(), func.coalesce(TakedownItem.reappeared_at, TakedownItem.found_at)
+                <= now - timedelta(days=TAKEDOWN_REMINDER_DAYS))
+
+
 def attention_clause(what: str, school: School, now: datetime, user: User | None = None):
     """A WHERE clause selecting the open cases of a school in one ATTENTION group (the landing page's figures,
     the inbox's filter, the dashboards' overdue count)."""
@@ -589,6 +614,10 @@ def attention_clause(what: str, school: School, now: datetime, user: User | None
     if what == "due_now":
         grace_start = now - timedelta(minutes=school.duty_grace_minutes)
         return exists().where(_open_item(), DutyItem.duty_id.in_(_immediate(school)), DutyItem.due_at > grace_start)
+    if what == "takedown":
+        return exists().where(open_takedown_item())
+    if what == "takedown_late":
+        return exists().where(late_takedown_item(now))
     if what == "waiting":
         return Case.id.in_(select(Notification.case_id).where(
             Notification.user_id == user.id, Notification.read_at.is_(None), Notification.kind == "reporter_message"))

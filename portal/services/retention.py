@@ -25,6 +25,7 @@ from portal.models import (
     ResponseEntry,
     Role,
     School,
+    TakedownItem,
     User,
 )
 from portal.services import audit, background, notify
@@ -105,8 +106,8 @@ def _warn(session: Session, case: Case, now: datetime, address: str) -> None:
 
 
 def purge_case(session: Session, case: Case, now: datetime, address: str = "tick") -> CaseTombstone:
-    """Delete a case with its report, log, conversation, receipt code, duties, assignees and notices; leave a
-    tombstone and an audit row."""
+    """Delete a case with its report, log, takedown items, conversation, receipt code, duties, assignees and
+    notices; leave a tombstone and an audit row."""
     case_id, school_id, reference = case.id, case.school_id, case.reference
     tombstone = CaseTombstone(school_id=school_id, reference=reference, kind=case.kind, categories=case.categories,
                               outcome=case.outcome, opened_at=case.created_at, closed_at=case.closed_at,
@@ -119,8 +120,8 @@ def purge_case(session: Session, case: Case, now: datetime, address: str = "tick
     # Corrections and satisfied duties point at log entries without ON DELETE: unhook them first.
     session.execute(update(entries).where(entries.c.corrects_id.in_(entry_ids)).values(corrects_id=None))
     session.execute(update(duties).where(duties.c.done_entry_id.in_(entry_ids)).values(done_entry_id=None))
-    for model in (DutyItem, ResponseEntry, CaseMessage, ReceiptCode, ReporterSession, CaseAssignee, CaseExclusion,
-                  Notification):
+    for model in (DutyItem, ResponseEntry, TakedownItem, CaseMessage, ReceiptCode, ReporterSession, CaseAssignee,
+                  CaseExclusion, Notification):
         session.execute(delete(model.__table__).where(model.__table__.c.case_id == case_id))
     session.execute(delete(Case.__table__).where(Case.__table__.c.id == case_id))
     audit.record(session, "case_purged", case_id=case_id, school_id=school_id, target=reference, address=address)

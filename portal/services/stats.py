@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from portal.models import Case, CaseFigure, Classroom, Role, School, User, classroom_students
+from portal.models import Case, CaseFigure, Classroom, Role, School, TakedownItem, User, classroom_students
 from portal.models.base import utcnow
 from portal.models.lessons import LessonProgress
 from portal.services import cases as case_service
@@ -30,6 +30,8 @@ class Figures:
     open_by_status: dict[str, int] = field(default_factory=dict)
     open_urgent: int = 0
     overdue: int = 0
+    takedown_open: int = 0  # takedown items of open cases not confirmed removed
+    takedown_late: int = 0  # of those, found (or seen again) TAKEDOWN_REMINDER_DAYS or more ago
     median_ack_hours: float | None = None  # last twelve months, to a tenth of an hour; None under SMALL cases
     by_month: dict[str, int] = field(default_factory=dict)
     by_category: dict[str, int] = field(default_factory=dict)
@@ -59,6 +61,7 @@ def figure_queries(school: School, now: datetime) -> dict[str, Select]:
     """The queries behind one school's case figures (for `bench/scale.py --explain`)."""
     return {
         "open cases by status": _open_query(school, now),
+        "takedown items not removed": _takedown_query(school, now),
         "running counts": select(CaseFigure).where(CaseFigure.school_id == school.id,
                                                    CaseFigure.month >= _months(now)[0]),
     }
@@ -68,6 +71,14 @@ def _open_query(school: School, now: datetime) -> Select:
     return (select(Case.status, func.count(), func.count().filter(Case.urgent.is_(True)),
                    func.count().filter(case_service.attention_clause("overdue", school, now)))
             .where(Case.school_id == school.id, Case.status.in_(case_service.OPEN_STATUSES)).group_by(Case.status))
+
+
+def _takedown_query(school: School, now: datetime) -> Select:
+    late = case_service.late_takedown_item(now)
+    return (select(func.count(), func.count().filter(late)).select_from(TakedownItem)
+            .join(Case, Case.id == TakedownItem.case_id)
+            .where(Case.school_id == school.id, Case.status.in_(case_service.OPEN_STATUSES),
+                   case_service.open_takedown_item()))
 
 
 def _median_tenths(histogram: Counter) -> int | None:
@@ -94,6 +105,7 @@ def school_figures(session: Session, school: School, now: datetime | None = None
         figures.open_by_status[status] = count
         figures.open_urgent += urgent
         figures.overdue += overdue
+    figures.takedown_open, figures.takedown_late = session.execute(_takedown_query(school, now)).one()
     categories, platforms, acknowledged = Counter(), Counter(), Counter()
     for month, figure, count in figure_counts.read(session, school.id, _months(now)[0]):
         kind, _, key = figure.partition(":")

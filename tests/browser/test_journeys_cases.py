@@ -9,9 +9,12 @@ from browserkit import follow, sign_in, sign_out
 
 WORDS = {
     "ko": {"review": "신고 내용 확인하기", "send": "신고 보내기", "ack": "접수 확인", "add": "기록에 추가",
-           "close": "사안 종결", "print": "사안 보고서 인쇄", "received": "신고가 접수되었습니다"},
+           "close": "사안 종결", "print": "사안 보고서 인쇄", "received": "신고가 접수되었습니다",
+           "confirm": "선택한 링크를 항목으로 확정", "status": "상태 변경", "requested": "삭제 요청함"},
     "en": {"review": "Review my report", "send": "Send the report", "ack": "Acknowledge", "add": "Add to the log",
-           "close": "Close the case", "print": "Printable case report", "received": "Your report was received"},
+           "close": "Close the case", "print": "Printable case report", "received": "Your report was received",
+           "confirm": "Confirm the ticked ones as items", "status": "Change the status",
+           "requested": "Removal requested"},
 }
 
 
@@ -75,6 +78,16 @@ def test_report_to_closure(live_server, open_page, axe, lang):
     counselor.locator("input[name=agency]").fill("Mapo Police Station")
     counselor.locator("input[name=report_number]").fill("2026-000123")
     follow(counselor.get_by_role("button", name=WORDS[lang]["add"]))
+    # The takedown panel offers the channel named in the report; confirmed, it is an item whose removal is requested.
+    counselor.locator("input[name=confirm-found][value='t.me/some-channel']").check()
+    follow(counselor.get_by_role("button", name=WORDS[lang]["confirm"]))
+    axe.check(counselor, f"takedown panel with an item [{lang}]")
+    counselor.locator("#takedown details summary").first.click()
+    counselor.locator("#takedown select[name$='-status']").select_option("requested")
+    counselor.locator("#takedown input[name$='-reference']").fill("DSC-0042")
+    follow(counselor.locator("#takedown form").get_by_role("button", name=WORDS[lang]["status"]))
+    row = counselor.locator("#takedown ol.log > li").first
+    assert WORDS[lang]["requested"] in row.inner_text() and "DSC-0042" in row.inner_text()
     follow(counselor.locator("#log a[href*='log=takedown']"))
     assert counselor.locator("input[name=agency]").count() == 0
     counselor.locator("input[name=happened_at]").fill("2026-11-20T11:00")
