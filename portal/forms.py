@@ -27,6 +27,8 @@ class MultiCheckboxField(SelectMultipleField):
             raise ValueError(_l("Choose only from the options shown.")) from None
 
     def pre_validate(self, form):
+        if not self.validate_choice:
+            return  # the service checks the values (e.g. links still offered for confirming)
         allowed = {str(value) for value, _label in self.choices or []}
         if any(str(value) not in allowed for value in self.data or []):
             raise ValidationError(_l("Choose only from the options shown."))

@@ -32,7 +32,7 @@ def test_translators_notes_reach_the_template_for_short_and_ambiguous_strings(tm
         notes = {m.id: " ".join(m.auto_comments) for m in read_po(handle) if m.id}
     assert "inbox" in notes["Open"]  # a template: a filter of the case inbox, not a verb
     assert "status of a case" in notes["New"]  # Python: a status word
-    assert "take down an image" in notes["Requested"]
+    assert "take down an image" in notes["Removal requested"]
     assert "Step 2 of 4" in notes["Step %(number)d of %(total)d: %(name)s"]  # a placeholder explained
     assert "step of the incident report" in notes["Receipt"]
     assert "not urgent" in notes["Normal"]  # a second string on a line reached by its own note
