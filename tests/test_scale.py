@@ -86,6 +86,7 @@ def test_the_inbox_pages_through_every_case_once_in_order(app, people, login):
     # "All": the open cases first, then the closed ones, across the page boundary in between.
     all_refs, pages = walk(lead, "/cases/?status=all")
     assert all_refs == open_refs + closed_refs and pages == 3
+    assert "해당하는 사안" not in lead.get("/cases/?status=all").get_data(as_text=True)  # only open ones are counted
 
     # The filters stay on the next page's link.
     urgent, _ = walk(lead, "/cases/?attention=urgent")

@@ -648,7 +648,7 @@ class InboxPage:
 
     cases: list[Case]
     after: str | None
-    total: int | None  # how many match, where counting is cheap (open cases); None for closed ones
+    total: int | None  # how many match, where counting is cheap (open cases); None when closed ones are listed
 
 
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)  # sorts a case without an open deadline after every other
@@ -720,8 +720,8 @@ def inbox(session: Session, user: User, *, status: str | None = "open", category
     more = len(found) > PAGE_SIZE
     found = found[:PAGE_SIZE]
     total = None
-    if status != CaseStatus.CLOSED:
-        counted = inbox_query(user, status=status or "open", category=category, mine=mine, attention=attention,
+    if status is not None and status != CaseStatus.CLOSED:  # open cases: few, so counting them is cheap
+        counted = inbox_query(user, status=status, category=category, mine=mine, attention=attention,
                               now=now).order_by(None)
         total = session.scalar(select(func.count()).select_from(counted.subquery()))
     return InboxPage(found, found[-1].public_id if more else None, total)
