@@ -20,18 +20,15 @@ import os
 import re
 import secrets
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import frontmatter
 from playwright.sync_api import sync_playwright
+
+from portal.testing import served
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -55,41 +52,15 @@ ANSWER = {"ko": "(데모) 네, 아직 열려 있어요. 이름은 '2학년 모�
           "en": "(Demo) Yes, it is still open. It is called \"Year 2 pics\"."}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def demo_portal():
     """`portal serve --demo` on a free loopback port with a fresh instance; yields (base URL, demo password)."""
     password = secrets.token_urlsafe(16)
     with tempfile.TemporaryDirectory(prefix="portal-screenshots-") as instance:
-        port = free_port()
         env = {k: v for k, v in os.environ.items() if k != "PORTAL_DATABASE_URL"}
         env.update(PORTAL_INSTANCE_PATH=instance, PORTAL_DEMO_PASSWORD=password)
-        log_path = Path(instance) / "server.log"
-        with log_path.open("w") as log:
-            command = [sys.executable, "-c", "from portal.cli import main; main()", "serve", "--demo", "--port",
-                       str(port), "--no-background"]
-            proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - fixed program, no shell
-            base = f"http://127.0.0.1:{port}"
-            try:
-                for _ in range(300):
-                    try:
-                        urllib.request.urlopen(base + "/healthz", timeout=1)  # noqa: S310  our own loopback server
-                        break
-                    except OSError:
-                        if proc.poll() is not None:
-                            raise RuntimeError(log_path.read_text()) from None
-                        time.sleep(0.1)
-                else:
-                    raise RuntimeError("the portal did not start:\n" + log_path.read_text())
-                yield base, password
-            finally:
-                proc.terminate()
-                proc.wait(10)
+        with served(env, "--demo", "--no-background", log=Path(instance) / "server.log") as base:
+            yield base, password
 
 
 def follow(locator) -> None:
