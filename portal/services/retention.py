@@ -184,9 +184,9 @@ def daily_purge(session: Session, app: Flask, now: datetime) -> int:
     if app.extensions.get("portal.retention_day") == today:
         return 0
     midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=now.tzinfo)
-    app.extensions["portal.retention_day"] = today
     if not background.claim(app, midnight - now, now, name="retention"):
-        return 0  # another process of this deployment has done today's
+        return 0  # another process of this deployment has done today's (or the database is down: try again)
+    app.extensions["portal.retention_day"] = today
     done = purge(session, app, now)
     session.commit()
     if done:
