@@ -619,15 +619,19 @@ def attention_clause(what: str, school: School, now: datetime, user: User | None
     if what == "takedown_late":
         return exists().where(late_takedown_item(now))
     if what == "waiting":
-        return Case.id.in_(select(Notification.case_id).where(
-            Notification.user_id == user.id, Notification.read_at.is_(None), Notification.kind == "reporter_message"))
+        return Case.id.in_(_waiting_query(user))
     return true()  # "open"
+
+
+def _waiting_query(user: User):
+    """The ids of cases where the reporter wrote and this user has not opened the case since."""
+    return select(Notification.case_id).where(
+        Notification.user_id == user.id, Notification.read_at.is_(None), Notification.kind == "reporter_message")
 
 
 def waiting_cases(session: Session, user: User) -> set[int]:
     """Cases where the reporter wrote and this user has not opened the case since."""
-    return set(session.scalars(select(Notification.case_id).where(
-        Notification.user_id == user.id, Notification.read_at.is_(None), Notification.kind == "reporter_message")))
+    return set(session.scalars(_waiting_query(user)))
 
 
 def workload_query(user: User, now: datetime):

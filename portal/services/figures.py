@@ -70,7 +70,12 @@ def rebuild(session: Session) -> int:
     return counted
 
 
+def query(school_id: int, first_month: str):
+    """(month, figure, count) of a school from `first_month` on."""
+    return select(CaseFigure.month, CaseFigure.figure, CaseFigure.count).where(
+        CaseFigure.school_id == school_id, CaseFigure.month >= first_month)
+
+
 def read(session: Session, school_id: int, first_month: str) -> list[tuple[str, str, int]]:
     """(month, figure, count) of a school from `first_month` on."""
-    return session.execute(select(CaseFigure.month, CaseFigure.figure, CaseFigure.count).where(
-        CaseFigure.school_id == school_id, CaseFigure.month >= first_month)).all()
+    return session.execute(query(school_id, first_month)).all()

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from portal.models import Case, CaseFigure, Classroom, Role, School, TakedownItem, User, classroom_students
+from portal.models import Case, Classroom, Role, School, TakedownItem, User, classroom_students
 from portal.models.base import utcnow
 from portal.models.lessons import LessonProgress
 from portal.services import cases as case_service
@@ -62,8 +62,7 @@ def figure_queries(school: School, now: datetime) -> dict[str, Select]:
     return {
         "open cases by status": _open_query(school, now),
         "takedown items not removed": _takedown_query(school, now),
-        "running counts": select(CaseFigure).where(CaseFigure.school_id == school.id,
-                                                   CaseFigure.month >= _months(now)[0]),
+        "running counts": figure_counts.query(school.id, _months(now)[0]),
     }
 
 
