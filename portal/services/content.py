@@ -32,6 +32,7 @@ class HelpLine:
     note: dict[str, str]
     hours: dict[str, str] = field(default_factory=dict)
     url: str | None = None
+    roles: tuple[str, ...] = ()  # what the portal points to it for: police, school, takedown, counselling
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class HelpPack:
         """The line with this id, if the pack has it."""
         return next((line for line in self.lines if line.id == line_id), None)
 
+    def role(self, role: str) -> HelpLine | None:
+        """The first line the pack names for this role (`police`, `school`, `takedown`, `counselling`)."""
+        return next((line for line in self.lines if role in line.roles), None)
+
     @property
     def urls(self) -> frozenset[str]:
         return frozenset(line.url for line in self.lines if line.url)
@@ -59,7 +64,7 @@ def load_help_packs(root: Path) -> dict[str, HelpPack]:
         lines = tuple(
             HelpLine(
                 id=item["id"], number=str(item["number"]), name=item["name"], note=item.get("note", {}),
-                hours=item.get("hours", {}), url=item.get("url"),
+                hours=item.get("hours", {}), url=item.get("url"), roles=tuple(item.get("roles", ())),
             )
             for item in data["lines"]
         )
