@@ -33,7 +33,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     _finalize_config(app)
 
-    from portal import errors, i18n, labels, navigation, security
+    from portal import errors, i18n, jurisdiction, labels, navigation, security
     from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
@@ -55,6 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     mail.init_app(app)
     content.init_app(app)
     duties.init_app(app)
+    jurisdiction.init_app(app)
     retention.init_app(app)
 
     from portal.account.routes import bp as account_bp

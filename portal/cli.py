@@ -414,20 +414,20 @@ def _content_root(path: str | None) -> Path:
 @with_appcontext
 def content_check_command(path):
     """Validate every lesson; exit 1 listing each problem with its file."""
-    from portal.services.content import load_content
+    from portal.services.content import check_help_packs, load_content
     from portal.services.duties import check_duty_packs
 
     root = _content_root(path)
     loaded = load_content(root)
     problems = [str(problem) for problem in loaded.problems]
-    problems += [f"{name}: {problem}" for name, problem in check_duty_packs(root)]
+    problems += [f"{name}: {problem}" for name, problem in check_duty_packs(root) + check_help_packs(root)]
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
         click.echo(f"{len(problems)} problem(s) found.", err=True)
         sys.exit(1)
     click.echo(f"Content OK: {len(loaded.library.lessons)} lessons in {len(loaded.library.bands)} bands; "
-               "duty packs valid.")
+               f"jurisdiction packs valid ({', '.join(sorted(p.stem for p in (root / 'duties').glob('*.yml')))}).")
 
 
 @content_group.command("list")

@@ -18,6 +18,9 @@ class Defaults:
     CONTENT_PATH = str(PROJECT_ROOT / "content")
     BABEL_DEFAULT_LOCALE = "ko"
     BABEL_DEFAULT_TIMEZONE = "Asia/Seoul"
+    # The law and help lines of pages that belong to no school (a visitor's lessons, the home page); a school's
+    # own pages follow the jurisdiction in its settings (content/duties/ and content/help/ hold one pack each).
+    DEFAULT_JURISDICTION = "KR"
     BABEL_TRANSLATION_DIRECTORIES = str(PROJECT_ROOT / "translations")
     LANGUAGES = ("ko", "en")
 

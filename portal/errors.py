@@ -11,6 +11,8 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, SecurityError
 
+from portal import jurisdiction
+
 log = logging.getLogger("portal.errors")
 
 MESSAGES = {
@@ -64,14 +66,15 @@ def _storage_error(error: Exception):
     if _is_disk_full(error):
         log.error("the disk is full: a write was refused and rolled back")
         text = _l("The server's disk is full, so nothing you sent was saved. Please tell whoever runs the portal at "
-                  "your school, and try again later. If someone is in danger, call 112 now.")
+                  "your school, and try again later. If someone is in danger, call %(police)s now.")
     elif isinstance(error, OperationalError | InterfaceError):
         log.error("the database did not answer (%s)", type(getattr(error, "orig", error)).__name__)
         text = _l("The portal's database did not answer, so this was not finished. Go back and try again in a "
-                  "minute: a report sent again is not saved twice. If someone is in danger, call 112 now.")
+                  "minute: a report sent again is not saved twice. If someone is in danger, call %(police)s now.")
     else:
         raise error
     g.portal_storage_error = error  # from here on nothing in this request asks the database (security._set_headers)
+    jurisdiction.use(jurisdiction.current(load=False))
     try:
         db.session.rollback()
     except Exception:  # the connection is gone; the pool replaces it on the next request
@@ -80,7 +83,8 @@ def _storage_error(error: Exception):
     lang = session.get("lang") if session.get("lang") in ("ko", "en") else \
         request.accept_languages.best_match(["ko", "en"]) or "ko"
     with force_locale(lang):
-        page = render_template("errors/storage.html", lang=lang, title=str(MESSAGES[503][0]), text=str(text))
+        page = render_template("errors/storage.html", lang=lang, title=str(MESSAGES[503][0]),
+                               text=str(text) % jurisdiction.numbers())
     return page, 503
 
 

@@ -2,6 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 
+from portal import jurisdiction
 from portal.services.errors import ServiceError
 
 MESSAGES = {
@@ -58,21 +59,22 @@ MESSAGES = {
     # Translators: shown on the report form when the reporter's exclusions leave nobody to receive the report.
     "nobody_to_receive": _l("Nobody at your school could receive this report: everyone who can receive reports is "
                             "ticked as someone who must not see it. Untick at least one person. If you cannot trust "
-                            "anyone at the school with it, tell your district education office, the police (112) "
-                            "or the school violence line (117) instead."),
+                            "anyone at the school with it, tell your district education office or call %(police)s "
+                            "instead."),
     "bad_token": _l("This form could not be sent. Reload the page and send it again."),
     # Translators: a school whose counselors and admins have no accounts in the portal yet.
     "school_unstaffed": _l("Nobody at your school can receive this in the portal yet. Please tell a teacher you "
-                           "trust, or call the school violence line (117) or the police (112)."),
+                           "trust, or call %(police)s if someone is in danger."),
     # Translators: the school's public page had its hourly number of new reports (a limit against spam).
     "channel_busy": _l("This school's page has received many reports in the last hour, so it is not taking new "
-                       "ones for a little while. Nothing was sent. If someone is in danger, call 112 now. Otherwise "
+                       "ones for a little while. Nothing was sent. If someone is in danger, call %(police)s now. "
+                       "Otherwise "
                        "try again in an hour, or tell a teacher or counselor you trust."),
     # the conversation with the reporter
     "message_required": _l("Write your message first."),
     "too_many_messages": _l("Many messages were sent on this report in the last hour, so this one was not sent; "
-                            "it is still in the box. Send it again in an hour. If someone is in danger, call 112 "
-                            "now."),
+                            "it is still in the box. Send it again in an hour. If someone is in danger, call "
+                            "%(police)s now."),
     "message_too_long": _l("The message is too long: write at most 4,000 characters."),
     "no_reporter": _l("Nobody can read a message on this case: it has no reporter who can sign in or use a code."),
     # lesson assignments
@@ -82,5 +84,5 @@ MESSAGES = {
 
 
 def message_for(error: ServiceError) -> str:
-    """The translated sentence for a service's refusal."""
-    return str(MESSAGES.get(error.code, MESSAGES["not_allowed"]))
+    """The translated sentence for a service's refusal, with the numbers to call where the school is."""
+    return str(MESSAGES.get(error.code, MESSAGES["not_allowed"])) % jurisdiction.numbers()

@@ -64,6 +64,7 @@ def root(tmp_path) -> Path:
     """A copy of the help pack and two lessons (Band A and Band B) to break."""
     target = tmp_path / "content"
     shutil.copytree(CONTENT / "help", target / "help")
+    shutil.copytree(CONTENT / "duties", target / "duties")
     for slug in (A1, B1):
         shutil.copytree(CONTENT / "lessons" / slug, target / "lessons" / slug)
     assert validate_content(target) == []

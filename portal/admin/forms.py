@@ -88,9 +88,9 @@ class SettingsForm(FlaskForm):
     duty_grace_minutes = IntegerField(
         _l("Minutes before a duty due immediately is marked overdue and escalated"),
         validators=[DataRequired(_l("Enter 1 to 240 minutes.")), NumberRange(1, 240, _l("Enter 1 to 240 minutes."))],
-        description=_l("The police report is due immediately (Child and Youth Sex Protection Act Art. 34(2)) and shows "
-                       "\"Due now\" from the first minute. This only delays the \"overdue\" badge and the escalation "
-                       "to the lead and the school admin. Default: 60."))
+        description=_l("A duty due immediately (in Korea, the police report: Child and Youth Sex Protection Act "
+                       "Art. 34(2)) shows \"Due now\" from the first minute. This only delays the \"overdue\" badge "
+                       "and the escalation to the lead and the school admin. Default: 60."))
     retention_days = IntegerField(_l("Days to keep a closed case before it is deleted"),
                                   validators=[DataRequired(), NumberRange(30, 3650, _l("Enter 30 to 3650 days."))],
                                   description=_l("After this, only a tombstone remains: reference, dates, category "
@@ -98,12 +98,15 @@ class SettingsForm(FlaskForm):
     anonymous_hourly_limit = IntegerField(
         _l("New reports through the school's page per hour"),
         validators=[DataRequired(_l("Enter 1 to 500.")), NumberRange(1, 500, _l("Enter 1 to 500."))],
-        description=_l("A limit against spam. When it is reached, the page asks people to call 112 if someone is in "
-                       "danger, or to try again later. Default: 30."))
+        description=_l("A limit against spam. When it is reached, the page asks people to call the police if "
+                       "someone is in danger, or to try again later. Default: 30."))
     timezone = SelectField(_l("Time zone"), choices=[("Asia/Seoul", "Asia/Seoul"), ("UTC", "UTC"),
                                                      ("America/Los_Angeles", "America/Los_Angeles"),
                                                      ("Europe/London", "Europe/London")])
-    jurisdiction = SelectField(_l("Legal jurisdiction"), choices=[("KR", _l("South Korea"))])
+    # Choices are the packs under content/duties/ (set by the view): the law, duties and help lines follow it.
+    jurisdiction = SelectField(_l("Legal jurisdiction"), description=_l(
+        "The law, the case checklist and the help lines your school's pages show follow this. Cases already open "
+        "keep the checklist they started with."))
     submit = SubmitField(_l("Save settings"))
 
 

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 
+from portal import jurisdiction
 from portal.admin.forms import (
     ClassForm,
     MoveStudentsForm,
@@ -363,6 +364,7 @@ def settings():
     """The school's routing, deadlines, retention, time zone and jurisdiction."""
     school = current_user.school
     form = SettingsForm(obj=school)
+    form.jurisdiction.choices = jurisdiction.choices()
     if form.validate_on_submit():
         form.populate_obj(school)
         cases.refresh_school_deadlines(db.session, school)  # acknowledgement deadlines may have moved

@@ -15,6 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from portal import jurisdiction
 from portal.forms import MultiCheckboxField, PlausibleDate
 from portal.labels import (
     DETAIL_LABELS,
@@ -128,14 +129,15 @@ class ClassifyForm(FlaskForm):
 
     classification = RadioField(
         _l("Does this request concern a sex crime against a minor?"),
-        choices=[("minor_sex_crime", _l("Yes: the checklist starts now, with the police report due immediately")),
+        choices=[("minor_sex_crime", _l("Yes: the case checklist starts now")),
                  ("other", _l("No: it concerns something else"))],
-        validators=[InputRequired(_l("Choose yes or no."))],
-        description=_l("For example a sexual image of a student, made or shared, or a threat with one. School staff "
-                       "who learn of a sex crime against someone under 19 in the course of their work must report "
-                       "it to an investigative agency immediately (Child and Youth Sex Protection Act Art. 34(2), "
-                       "as of 2026-10-02)."))
+        validators=[InputRequired(_l("Choose yes or no."))])
     submit = SubmitField(_l("Record the classification"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # What the law of the school's jurisdiction asks once it is yes (content/duties/<jurisdiction>.yml).
+        self.classification.description = jurisdiction.notice("classification")
 
 
 class NotApplicableForm(FlaskForm):

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from portal import jurisdiction
 from portal.cases.forms import (
     AddItemForm,
     AssignForm,
@@ -26,7 +27,7 @@ from portal.cases.forms import (
 from portal.extensions import client_address, db
 from portal.forms import EmptyForm
 from portal.i18n import lang_attrs
-from portal.labels import CATEGORY_LABELS, ENTRY_LABELS, label
+from portal.labels import CATEGORY_LABELS, label
 from portal.messages import message_for
 from portal.models import AuditEvent, Notification, Role, User
 from portal.models.base import utcnow
@@ -131,7 +132,7 @@ def _file_context(case, entry_form=None, close_form=None, assign_form=None, na_f
     assign_form.counselor.choices = [(u.id, u.display_name, lang_attrs(u.display_name)) for u in counselors
                                      if u.id not in assigned and u.id not in excluded]
     now = utcnow()
-    rules = {r.id: r for r in duties.rules(case.school.jurisdiction)}
+    rules = duties.rule_map(case.school.jurisdiction)
     chosen = entry_form.kind.data if entry_form.kind.data in ENTRY_KINDS else None
     return dict(case=case, entry_form=entry_form, log_kind=chosen, log_kinds=ENTRY_KINDS,
                 log_fields=ENTRY_FIELDS.get(chosen, ()),
@@ -260,7 +261,7 @@ def reopen(public_id: str):
 
 def _set_corrects_choices(form: EntryForm, case) -> None:
     """The entries of this case that a new entry may correct (the form is validated against them)."""
-    form.corrects.choices = [("", "—")] + [(str(e.id), f"#{e.id} {ENTRY_LABELS.get(e.kind, e.kind)}")
+    form.corrects.choices = [("", "—")] + [(str(e.id), f"#{e.id} {jurisdiction.label('entry', e.kind)}")
                                            for e in case.entries]
 
 
@@ -413,7 +414,7 @@ def print_report(public_id: str):
     digest = audit.case_hash(db.session, case.id)
     db.session.commit()
     return render_template("cases/print.html", case=case, digest=digest, printed_at=utcnow(),
-                           rules={r.id: r for r in duties.rules(case.school.jurisdiction)})
+                           rules=duties.rule_map(case.school.jurisdiction))
 
 
 @bp.route("/<public_id>/access")

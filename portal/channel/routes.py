@@ -26,6 +26,7 @@ from limits import parse as parse_limit
 from markupsafe import Markup
 from sqlalchemy import select
 
+from portal import jurisdiction
 from portal.channel.forms import MessageForm, ReturnForm, TellForm
 from portal.database import read_phase
 from portal.extensions import client_address, csrf, db, limiter
@@ -77,6 +78,7 @@ def _school(code: str) -> School:
     school = db.session.scalar(select(School).where(School.code == code.lower(), School.is_active.is_(True)))
     if school is None:
         abort(404)
+    jurisdiction.use(school.jurisdiction)  # the page's help lines and law follow the school
     return school
 
 
@@ -155,8 +157,9 @@ def _poster_text() -> dict[str, str | list[str]]:
         "steps": [_("Scan the code, or type the address below."),
                   _("Never send the picture: type a link or a name instead."),
                   _("You get a code to come back, read the answers and write back.")],
-        "danger": _("Someone in danger now? Call %(police)s. School violence line: %(school)s.", police="112",
-                    school="117"),
+        "danger": " ".join([_("Someone in danger now? Call %(police)s.", **jurisdiction.numbers())] + (
+            [_("School violence line: %(school)s.", school=school_line.number)]
+            if (school_line := jurisdiction.line("school")) else [])),
     }
 
 
@@ -177,7 +180,8 @@ def tell(code: str):
     if _used_up("RATELIMIT_CHANNEL_PER_ADDRESS", "channel-send"):
         form.form_token.errors = [_("Many reports were sent from this network in the last hour, so this one was "
                                     "not sent. Nothing you wrote is lost: send it again later, or tell a teacher "
-                                    "or counselor you trust. If someone is in danger, call 112 now.")]
+                                    "or counselor you trust. If someone is in danger, call %(police)s now.",
+                                    **jurisdiction.numbers())]
         return _tell_again(school, form, status=429)
     code_text = channel.new_code()
     with read_phase():  # the slow hash holds no write lock

@@ -571,10 +571,6 @@ def _open_item():
     return and_(DutyItem.case_id == Case.id, DutyItem.done_at.is_(None), DutyItem.not_applicable_at.is_(None))
 
 
-def _immediate(school: School) -> list[str]:
-    return [rule.id for rule in duties.rules(school.jurisdiction) if rule.immediate]
-
-
 def _late_ack(school: School, now: datetime):
     """A new case past its acknowledgement deadline."""
     return and_(Case.status == CaseStatus.NEW, or_(
@@ -584,7 +580,7 @@ def _late_ack(school: School, now: datetime):
 
 def _late_item(school: School, now: datetime):
     """An open checklist item past its deadline; one due immediately only after the school's grace period."""
-    immediate = _immediate(school)
+    immediate = duties.immediate_ids()
     return and_(_open_item(), or_(
         and_(DutyItem.duty_id.in_(immediate), DutyItem.due_at <= now - timedelta(minutes=school.duty_grace_minutes)),
         and_(DutyItem.duty_id.not_in(immediate), DutyItem.due_at <= now)))
@@ -613,7 +609,8 @@ def attention_clause(what: str, school: School, now: datetime, user: User | None
         return or_(_late_ack(school, now), exists().where(_late_item(school, now)))
     if what == "due_now":
         grace_start = now - timedelta(minutes=school.duty_grace_minutes)
-        return exists().where(_open_item(), DutyItem.duty_id.in_(_immediate(school)), DutyItem.due_at > grace_start)
+        return exists().where(_open_item(), DutyItem.duty_id.in_(duties.immediate_ids()),
+                              DutyItem.due_at > grace_start)
     if what == "takedown":
         return exists().where(open_takedown_item())
     if what == "takedown_late":

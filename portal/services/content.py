@@ -20,6 +20,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from portal.i18n import mark_korean
+from portal.services.duties import both_languages, local_authority_problems, read_pack_files, unconfirmed_problems
 
 
 @dataclass(frozen=True)
@@ -27,12 +28,15 @@ class HelpLine:
     """One place to get help: a phone line and, sometimes, a website."""
 
     id: str
-    number: str
+    number: str | None  # None where our references give no number: `check_local` says so instead
     name: dict[str, str]
     note: dict[str, str]
     hours: dict[str, str] = field(default_factory=dict)
     url: str | None = None
     roles: tuple[str, ...] = ()  # what the portal points to it for: police, school, takedown, counselling
+    check_local: dict[str, str] = field(default_factory=dict)  # what to ask the local authority about it
+    source: str = ""
+    as_of: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,13 +67,54 @@ def load_help_packs(root: Path) -> dict[str, HelpPack]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         lines = tuple(
             HelpLine(
-                id=item["id"], number=str(item["number"]), name=item["name"], note=item.get("note", {}),
-                hours=item.get("hours", {}), url=item.get("url"), roles=tuple(item.get("roles", ())),
+                id=item["id"], number=str(item["number"]) if item.get("number") else None, name=item["name"],
+                note=item.get("note", {}), hours=item.get("hours", {}), url=item.get("url"),
+                roles=tuple(item.get("roles", ())), check_local=item.get("check_local", {}),
+                source=str(item.get("source", "")), as_of=str(item.get("as_of", "")),
             )
             for item in data["lines"]
         )
         packs[data["jurisdiction"]] = HelpPack(data["jurisdiction"], str(data["verified"]), lines)
     return packs
+
+
+HELP_ROLES = ("police", "school", "takedown", "takedown_adult", "counselling", "report")
+
+
+def help_problems(data: object) -> list[str]:
+    """Everything wrong with one parsed help pack: every line sourced and dated, reachable by a number, an address
+    or a "check with your local authority" sentence, and nothing unconfirmed given as a number or address."""
+    if not isinstance(data, dict) or not isinstance(data.get("lines"), list):
+        return ["must be a mapping with `jurisdiction`, `verified` and a list of `lines`"]
+    problems = [f"`{key}` is missing" for key in ("jurisdiction", "verified") if not data.get(key)]
+    for index, item in enumerate(data["lines"]):
+        where = f"line {index + 1} ({item.get('id', '?') if isinstance(item, dict) else '?'})"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: must be a mapping")
+            continue
+        problems += [f"{where}: `{key}` is missing" for key in ("id", "source", "as_of") if not item.get(key)]
+        problems += [f"{where}: `{key}` needs ko and en" for key in ("name", "note")
+                     if not both_languages(item.get(key))]
+        if not (item.get("number") or item.get("url") or item.get("check_local")):
+            problems.append(f"{where}: needs a `number`, a `url` or `check_local` (how to reach it)")
+        problems += [f"{where}: unknown role {role!r}" for role in item.get("roles", ()) if role not in HELP_ROLES]
+        problems += [f"{where}: {problem}" for problem in local_authority_problems(item.get("check_local"))]
+        problems += [f"{where}: {problem}" for problem in unconfirmed_problems(item, stated=("number", "url"))]
+    return problems
+
+
+def check_help_packs(root: Path) -> list[tuple[str, str]]:
+    """(file, problem) for every help pack under root/help, and for a jurisdiction with only one of its packs."""
+    root = Path(root)
+    found = [(name, problem) for name, _data, problems in read_pack_files(root, "help", help_problems)
+             for problem in problems]
+    helps = {p.stem for p in (root / "help").glob("*.yml")}
+    duties = {p.stem for p in (root / "duties").glob("*.yml")}
+    found += [(f"{root.name}/duties/{code}.yml", f"has no help pack: add {root.name}/help/{code}.yml")
+              for code in sorted(duties - helps)]
+    found += [(f"{root.name}/help/{code}.yml", f"has no duty pack: add {root.name}/duties/{code}.yml")
+              for code in sorted(helps - duties)]
+    return found
 
 
 def help_pack(jurisdiction: str = "KR") -> HelpPack:

@@ -141,3 +141,43 @@ def test_every_role_dashboard_account_and_district_pages(live_server, open_page,
     district.goto(live_server + "/account/")
     axe.check(district, f"district admin account [{lang}]")
     axe.assert_clean()
+
+
+JURISDICTION_WORDS = {
+    "ko": {"US": ("TAKE IT DOWN Act", "관할 기관"), "GB": ("Sexual Offences Act 2003 s.66B", "관할 기관")},
+    "en": {"US": ("TAKE IT DOWN Act", "check with your local authority"),
+           "GB": ("Sexual Offences Act 2003 s.66B", "check with your local authority")},
+}
+
+
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_a_school_set_to_another_jurisdiction_reads_its_law(live_server, open_page, axe, lang):
+    """Saesol's admin sets the United States, then the United Kingdom: the school's public page, the teacher's report
+    guidance and the help card follow, with no Korean article or number; Saesol goes back to Korea at the end."""
+    admin = open_page(lang)
+    sign_in(admin, live_server, "saesol-admin")
+    teacher = open_page(lang)
+    sign_in(teacher, live_server, "saesol-teacher3")
+    visitor = open_page(lang)
+    try:
+        for code in ("US", "GB"):
+            admin.goto(live_server + "/admin/settings")
+            admin.locator("select#jurisdiction").select_option(code)
+            axe.check(admin, f"settings, {code} chosen [{lang}]")
+            follow(admin.locator("form.stack [type=submit]").first)
+            admin.wait_for_url(re.compile(r".*/admin/settings$"))
+            statute, local = JURISDICTION_WORDS[lang][code]
+            teacher.goto(live_server + "/reports/new")
+            guidance = teacher.locator("main").inner_text()
+            assert statute in guidance and local in guidance
+            assert "112" not in guidance and "34" not in guidance
+            axe.check(teacher, f"report guidance, {code} [{lang}]")
+            visitor.goto(f"{live_server}/s/saesol/?lang={lang}")
+            public = visitor.locator("main").inner_text()
+            assert local in public and "112" not in public and "117" not in public
+            axe.check(visitor, f"school page, {code} [{lang}]")
+    finally:
+        admin.goto(live_server + "/admin/settings")
+        admin.locator("select#jurisdiction").select_option("KR")
+        follow(admin.locator("form.stack [type=submit]").first)
+    axe.assert_clean()
