@@ -183,13 +183,17 @@ def seed_demo_command():
 @click.option("--name-ko", required=True)
 @click.option("--name-en", required=True)
 @click.option("--timezone", default="Asia/Seoul", show_default=True)
+@click.option("--jurisdiction", default="KR", show_default=True,
+              help="Whose law and help lines the school's pages follow: a pack under content/duties/ (KR, US, GB).")
 @with_appcontext
-def create_school_command(code, name_ko, name_en, timezone):
+def create_school_command(code, name_ko, name_en, timezone, jurisdiction):
     """Add a school."""
-    from portal.services import accounts, audit
+    from portal.services import accounts, audit, duties
 
+    if jurisdiction not in duties.packs():
+        raise click.BadParameter(f"choose one of {', '.join(sorted(duties.packs()))}", param_hint="--jurisdiction")
     try:
-        school = accounts.create_school(db.session, code, name_ko, name_en, timezone)
+        school = accounts.create_school(db.session, code, name_ko, name_en, timezone, jurisdiction)
     except accounts.AccountError as error:
         raise click.ClickException(f"Cannot create the school: {error.code}") from None
     audit.record(db.session, "school_created", school_id=school.id, target=school.code, address="cli")

@@ -66,6 +66,16 @@ def test_create_school_and_user_with_password_from_stdin(app, database_url, tmp_
     weak = run_portal(["create-user", "--role", "teacher", "--school", "namsan", "namsan-t1"], instance, database_url,
                       input_text="123456\n")
     assert weak.returncode != 0 and "too_short" in weak.stderr
+    us = run_portal(["create-school", "--code", "lincoln", "--name-ko", "링컨고", "--name-en", "Lincoln High",
+                     "--jurisdiction", "US"], instance, database_url)
+    assert us.returncode == 0, us.stderr
+    nowhere = run_portal(["create-school", "--code", "atlantis", "--name-ko", "아", "--name-en", "A",
+                          "--jurisdiction", "XX"], instance, database_url)
+    assert nowhere.returncode != 0 and "choose one of GB, KR, US" in nowhere.stderr
+    with app.app_context():
+        assert accounts.find_user(db.session, "namsan-c1").school.jurisdiction == "KR"
+        assert db.session.scalar(select(School.jurisdiction).where(School.code == "lincoln")) == "US"
+        assert db.session.scalar(select(School).where(School.code == "atlantis")) is None
     unknown = run_portal(["create-user", "--role", "teacher", "--school", "nowhere", "x1"], instance, database_url,
                          input_text="a-long-secret-phrase\n")
     assert unknown.returncode != 0 and "No school" in unknown.stderr

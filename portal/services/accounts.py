@@ -128,14 +128,16 @@ def set_password(user: User, password: str, min_length: int = 10) -> None:
 SCHOOL_CODE_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,23}")
 
 
-def create_school(session: Session, code: str, name_ko: str, name_en: str, timezone: str = "Asia/Seoul") -> School:
+def create_school(session: Session, code: str, name_ko: str, name_en: str, timezone: str = "Asia/Seoul",
+                  jurisdiction: str = "KR") -> School:
     """Add a school; codes are lowercase and unique."""
     code = code.strip().lower()
     if not SCHOOL_CODE_RE.fullmatch(code):
         raise AccountError("bad_school_code")
     if session.scalar(select(School).where(School.code == code)):
         raise AccountError("code_taken")
-    school = School(code=code, name_ko=name_ko.strip(), name_en=name_en.strip(), timezone=timezone)
+    school = School(code=code, name_ko=name_ko.strip(), name_en=name_en.strip(), timezone=timezone,
+                    jurisdiction=jurisdiction)
     session.add(school)
     session.flush()
     return school
