@@ -16,7 +16,7 @@ from sqlalchemy import func, select, text
 from portal.extensions import db
 from portal.models import AuditEvent, Case, ResponseEntry, TakedownItem, User
 from portal.models.base import utcnow
-from portal.services import handles, retention, stats
+from portal.services import handles, retention, stats, takedown
 
 
 @pytest.mark.parametrize("written", [
@@ -406,6 +406,16 @@ def test_the_packet_lists_each_item_with_its_status_for_the_support_center(app, 
     korean = packet_of(lead, reported, headers={"Accept-Language": "ko"})
     assert "삭제 지원 요청 자료" in korean and "텔레그램" in korean and "요청 방법" in korean
     assert "02-735-8994" in korean
+
+
+@pytest.mark.parametrize(("target", "name"), [
+    ("t.me/somechannel", "somechannel"), ("t.me/somechannel/123", "somechannel"), ("x.com/someuser", "someuser"),
+    ("instagram.com/bad.account", "bad.account"), ("t.me/+AbCdEf", None), ("t.me/joinchat/AbCd", None),
+    ("t.me/c/1234/56", None), ("instagram.com/p/Cx1Yz", None), ("instagram.com/reel/Cx1Yz", None),
+    ("x.com/i/status/1", None), ("discord.gg/AbCdEf", None), ("example.com/Some/Path", None), (None, None),
+])
+def test_the_packet_names_a_channel_or_account_only_where_the_link_has_one(target, name):
+    assert takedown.account_name(TakedownItem(target=target)) == name
 
 
 def test_no_name_of_the_victim_without_the_tick_and_the_audit_row_says_which(app, staff, login, reported):

@@ -187,11 +187,17 @@ def packet(session: Session, user: User, case: Case, *, with_names: bool, plain_
                   victim_may_be_minor(case), user, now or utcnow())
 
 
+# Paths on those sites that are not an account: a post (`instagram.com/p/…`), a private channel's message
+# (`t.me/c/…`), an invite, a search. A link there names no account the packet could state.
+NOT_ACCOUNTS = frozenset({"c", "joinchat", "addstickers", "proxy", "share", "p", "reel", "reels", "tv", "stories",
+                          "explore", "i", "intent", "search", "hashtag", "home"})
+
+
 def account_name(item: TakedownItem) -> str | None:
     """The channel or account name in an item's link (`t.me/somechannel/12` gives `somechannel`), where the link
-    names one: not for an invite code, a web page or personal details without a link."""
+    names one: not for an invite code, a post without its account, a web page or personal details without a link."""
     host, _, path = (item.target or "").partition("/")
     name = path.split("/")[0]
-    if host not in NAME_HOSTS or not name or name.startswith("+") or name == "joinchat":
+    if host not in NAME_HOSTS or not name or name.startswith("+") or name in NOT_ACCOUNTS:
         return None
     return name
