@@ -6,9 +6,9 @@ Starts `portal serve --demo` the way the browser tests do (a fresh instance fold
 loopback port, a demo password of its own), drives Debian's Chromium (/usr/bin/chromium, apt-get install chromium
 fonts-nanum) with Playwright and saves one viewport-sized PNG (1280x900) per screen and language:
 lesson, quiz-result, report-form, receipt, dashboard (the counselor's landing page), inbox, case-file, log-form (the
-log form for a police report), and from the school's public page poster, receipt-code and conversation, e.g.
-docs/screenshots/lesson-ko.png; the report form, the landing page and the log form also at 375x812 (a phone), e.g.
-docs/screenshots/report-form-phone-ko.png.
+log form for a police report), takedown-packet (the request packet for the support center), and from the school's
+public page poster, receipt-code and conversation, e.g. docs/screenshots/lesson-ko.png; the report form, the landing
+page and the log form also at 375x812 (a phone), e.g. docs/screenshots/report-form-phone-ko.png.
 Everything shown is the made-up demo school; the demo banner says so on every picture.
 """
 
@@ -42,6 +42,7 @@ DESCRIPTION = {
     "ko": "(데모) 같은 반 학생의 얼굴을 합성한 사진이 단체 대화방에 올라왔다는 이야기를 학생에게서 들었습니다.",
     "en": "(Demo) A student told me that a faked picture of a classmate's face was posted in a group chat.",
 }
+CHANNEL = "t.me/demo_year2_pics"  # made up: the demo's channel in the takedown panel
 NOTE = {"ko": "(데모) 피해 학생 보호자와 통화하고 상담 일정을 잡았습니다.",
         "en": "(Demo) Called the affected student's guardian and set a time to talk."}
 TOLD = {"ko": "(데모) 친구 사진으로 만든 가짜 사진이 반 단체방에 올라왔어요.",
@@ -163,6 +164,18 @@ def screens(browser, base: str, password: str, lang: str, out: Path) -> None:
     page.goto(f"{case_url}?log=police_report#log")
     shoot(page, out, "log-form", lang, at="#log .log-kind-chosen")
     shoot(page, out, "log-form-phone", lang, width=PHONE_WIDTH, at="#log .log-kind-chosen")
+    # A channel added to the takedown panel by hand, its removal requested, and the request packet for it.
+    page.goto(f"{case_url}#takedown")
+    page.locator("#takedown details:has(input[name=new-target]) summary").click()
+    page.locator("input[name=new-kind][value=link]").check()
+    page.locator("input[name=new-target]").fill(CHANNEL)
+    follow(page.locator("form[action$='/takedown/add'] [type=submit]"))
+    page.locator("#takedown ol.log details summary").first.click()
+    page.locator("#takedown select[name$='-status']").select_option("requested")
+    page.locator("#takedown input[name$='-reference']").fill("DSC-2026-0418")
+    follow(page.locator("form[action*='/status'] [type=submit]"))
+    follow(page.locator("form[action$='/takedown/packet'] [type=submit]"))
+    shoot(page, out, "takedown-packet", lang, at="#packet")
 
     # Anyone, without an account: the poster, the form and its receipt code, and the conversation after the lead
     # counselor asked a question and the sender answered it.

@@ -137,6 +137,7 @@ AUDIT_LABELS = {
     "takedown_item_added": _l("Confirmed a takedown item"),
     "takedown_status_changed": _l("Changed a takedown status"),
     "takedown_items_merged": _l("Merged two takedown items"),
+    "takedown_packet": _l("Made the takedown request packet"),
 }
 
 # The counselor's landing page: a figure for each group of open cases, and the inbox's filter by it.

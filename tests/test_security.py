@@ -60,6 +60,8 @@ MATRIX: dict[str, dict | str] = {
     "cases.inbox": {ANON: "login", **{r: 404 for r in ROLES}, "counselor": 200, "school_admin": 200},
     "cases.file": {ANON: "login", **{r: 404 for r in ROLES}},
     "cases.print_report": {ANON: "login", **{r: 404 for r in ROLES}},
+    "cases.takedown_packet": {ANON: "login", **{r: 404 for r in ROLES}},
+    "cases.takedown_packet_text": {ANON: "login", **{r: 404 for r in ROLES}},
     "cases.access_log": {ANON: "login", **{r: 404 for r in ROLES}, "school_admin": 200},
     "cases.acknowledge": POST_ONLY,
     "cases.start": POST_ONLY,
@@ -123,7 +125,8 @@ def _example_urls(app, make_user) -> dict[str, str]:
             ("close", "/close"), ("not_applicable", "/duties/police_report/not-applicable"),
             ("classify", "/classify"), ("reply", "/reply"), ("confirm_items", "/takedown/confirm"),
             ("add_item", "/takedown/add"), ("item_status", "/takedown/1/status"),
-            ("merge_items", "/takedown/merge"))},
+            ("merge_items", "/takedown/merge"), ("takedown_packet", "/takedown/packet"),
+            ("takedown_packet_text", "/takedown/packet.txt"))},
         **{f"admin.{name}": f"/admin/users/{owner}{suffix}" for name, suffix in (
             ("user", ""), ("change_role", "/role"), ("deactivate", "/deactivate"), ("activate", "/activate"),
             ("make_lead", "/lead"), ("new_link", "/link"), ("reset_two_factor", "/two-factor-reset"))},

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, text
 from portal.extensions import db
 from portal.models import AuditEvent, Case, ResponseEntry, TakedownItem, User
 from portal.models.base import utcnow
-from portal.services import handles, retention, stats
+from portal.services import handles, retention, stats, takedown
 
 
 @pytest.mark.parametrize("written", [
@@ -328,3 +328,177 @@ def test_a_status_can_change_in_the_minute_the_item_was_confirmed(app, staff, lo
                   {f"item{item.id}-status": "requested", f"item{item.id}-happened_at": minute},
                   token_from=case_url(case))
     assert answer.status_code == 302 and [i.status for i in the_items(app, case)] == ["requested"]
+
+
+# --- the request packet ------------------------------------------------------------------------------------------
+
+EN = {"Accept-Language": "en"}
+PACKET = re.compile(r'<article class="packet" id="packet">(.*?)</article>', re.S)
+PREPARED = re.compile(r"Prepared [^<\n]*|[^>\n]* 작성(?=[<\n])")  # the minute it was made: two requests may differ
+
+
+def worked_items(app, lead, case):
+    """The channel confirmed and its removal requested with a reference, a backup channel merged into it, and the
+    personal details posted on the Instagram account."""
+    post(lead, case_url(case, "/takedown/confirm"), {"confirm-found": ["t.me/somechannel"]},
+         token_from=case_url(case))
+    post(lead, case_url(case, "/takedown/add"), {"new-kind": "link", "new-target": "t.me/backup_room",
+                                                 "new-found_at": DAY}, token_from=case_url(case))
+    post(lead, case_url(case, "/takedown/add"), {"new-kind": "details", "new-details": ["name", "phone"],
+                                                 "new-target": "instagram.com/Bad.Account",
+                                                 "new-found_at": "2026-11-21T19:45"}, token_from=case_url(case))
+    channel, backup, details = the_items(app, case)
+    prefix = f"item{channel.id}-"
+    post(lead, case_url(case, f"/takedown/{channel.id}/status"),
+         {prefix + "status": "requested", prefix + "happened_at": "2026-11-22T09:00", prefix + "reference": "DSC-77"},
+         token_from=case_url(case))
+    post(lead, case_url(case, "/takedown/merge"), {"merge-keep": str(channel.id), "merge-other": str(backup.id)},
+         token_from=case_url(case))
+    return channel, backup, details
+
+
+def packet_of(client, case, names=False, headers=EN, text=False):
+    answer = client.get(case_url(case, "/takedown/packet" + (".txt" if text else "") + ("?names=1" if names else "")),
+                        headers=headers)
+    assert answer.status_code == 200
+    assert answer.mimetype == ("text/plain" if text else "text/html") and answer.mimetype_params["charset"] == "utf-8"
+    return answer.get_data(as_text=True)
+
+
+def words(html_or_text: str) -> list[str]:
+    """What a reader sees, word by word: tags, underlines and list numbers left out, entities read."""
+    import html
+
+    visible = html.unescape(re.sub(r"<[^>]+>", " ", html_or_text))
+    return [w for w in visible.split() if not re.fullmatch(r"\d+\.|=+|-+", w)]
+
+
+def packet_rows(app, case) -> list[str | None]:
+    with app.app_context():
+        return db.session.scalars(select(AuditEvent.target).where(AuditEvent.case_id == case.id,
+                                                                  AuditEvent.action == "takedown_packet")
+                                  .order_by(AuditEvent.id)).all()
+
+
+def test_the_packet_lists_each_item_with_its_status_for_the_support_center(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    channel, backup, details = worked_items(app, lead, reported)
+    assert 'action="/cases/' + reported.public_id + '/takedown/packet"' in lead.get(case_url(reported)).get_data(
+        as_text=True)
+    packet = PACKET.search(packet_of(lead, reported)).group(1)
+    entries = re.findall(r"<li>(.*?)</li>", packet, re.S)
+    assert len(entries) == 2 + 4  # the channel and the details (the merged backup lives on in the channel); 4 steps
+    first, second = (" ".join(words(e)) for e in entries[:2])
+    assert first == ("t.me/somechannel Platform: Telegram Channel or account: somechannel "
+                     "First seen: 20 Nov 2026, 8:30 AM Status: Removal requested "
+                     "Removal requested: 22 Nov 2026, 9:00 AM Reference: DSC-77")
+    assert second.startswith("Personal details of the person affected posted with the material: Name, Phone number "
+                             "(the details themselves are not in this packet) Where: instagram.com/bad.account "
+                             "Platform: Instagram Channel or account: bad.account First seen: 21 Nov 2026, 7:45 PM "
+                             "Status: Found")
+    assert "backup_room" not in packet
+    for expected in ("Digital Sex Crime Victim Support Center", "02-735-8994", "https://d4u.stop.or.kr",
+                     "the ID of the person making the request", "proof that the material shows the person affected",
+                     "titles and links (URLs) of the posts", "never attaches the material or a screenshot of it",
+                     "The support center or the police handle the material itself", reported.reference,
+                     "Asia/Seoul"):
+        assert expected in packet, expected
+    korean = packet_of(lead, reported, headers={"Accept-Language": "ko"})
+    assert "삭제 지원 요청 자료" in korean and "텔레그램" in korean and "요청 방법" in korean
+    assert "02-735-8994" in korean
+
+
+@pytest.mark.parametrize(("target", "name"), [
+    ("t.me/somechannel", "somechannel"), ("t.me/somechannel/123", "somechannel"), ("x.com/someuser", "someuser"),
+    ("instagram.com/bad.account", "bad.account"), ("t.me/+AbCdEf", None), ("t.me/joinchat/AbCd", None),
+    ("t.me/c/1234/56", None), ("instagram.com/p/Cx1Yz", None), ("instagram.com/reel/Cx1Yz", None),
+    ("x.com/i/status/1", None), ("discord.gg/AbCdEf", None), ("example.com/Some/Path", None), (None, None),
+])
+def test_the_packet_names_a_channel_or_account_only_where_the_link_has_one(target, name):
+    assert takedown.account_name(TakedownItem(target=target)) == name
+
+
+def test_no_name_of_the_victim_without_the_tick_and_the_audit_row_says_which(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    worked_items(app, lead, reported)
+    page = lead.get(case_url(reported)).get_data(as_text=True)
+    assert 'name="names" value="1"' in page and 'name="names" value="1" checked' not in page
+    without = packet_of(lead, reported)
+    assert "Kim Minji" not in without and "No name of the person affected is in this packet" in without
+    assert "Kim Minji" not in packet_of(lead, reported, text=True)
+    ticked = packet_of(lead, reported, names=True)
+    assert "Name, shared with the agreement of the person affected or their guardian: Kim Minji, 2-3" in ticked
+    # The plain-text link keeps the tick as a yes/no in the address, never the name.
+    assert f'href="/cases/{reported.public_id}/takedown/packet.txt?names=1"' in ticked
+    assert "Kim Minji, 2-3" in packet_of(lead, reported, names=True, text=True)
+    # Each packet made is one audit row: how many items, whether names went in and which form, never content.
+    assert packet_rows(app, reported) == ["items:2:names:no:page", "items:2:names:no:text", "items:2:names:yes:page",
+                                          "items:2:names:yes:text"]
+    access = signed_in(app, login, staff["admin"]).get(case_url(reported, "/access"), headers=EN)
+    assert access.get_data(as_text=True).count("Made the takedown request packet") == 4
+    with app.app_context():
+        assert all("Kim" not in (target or "") for target in db.session.scalars(select(AuditEvent.target)))
+
+
+def test_the_plain_text_copy_says_what_the_printable_packet_says(app, staff, login, reported):
+    lead = signed_in(app, login, staff["lead"])
+    worked_items(app, lead, reported)
+    for names, headers in ((False, EN), (True, {"Accept-Language": "ko"})):
+        printable = PACKET.search(packet_of(lead, reported, names=names, headers=headers)).group(1)
+        text_copy = packet_of(lead, reported, names=names, headers=headers, text=True)
+        assert "<" not in text_copy and text_copy.startswith(words(printable)[0])
+        assert words(PREPARED.sub("", printable)) == words(PREPARED.sub("", text_copy))
+        assert len(words(printable)) > 100
+
+
+@pytest.mark.parametrize(("victim_kind", "offered"), [("student", True), ("unknown", True), ("staff", False)])
+def test_take_it_down_only_when_the_person_affected_may_be_under_18(app, staff, login, victim_kind, offered):
+    teacher = signed_in(app, login, staff["teacher"])
+    file_report(teacher, victim_kind=victim_kind)
+    case = only_case(app)
+    lead = signed_in(app, login, staff["lead"])
+    post(lead, case_url(case, "/takedown/confirm"), {"confirm-found": ["t.me/example-channel"]},
+         token_from=case_url(case))
+    page = packet_of(lead, case)
+    assert ("Take It Down" in page) is offered
+    if offered:
+        for expected in ("only if the young person already has the image on their own device",
+                         "made there, on the device", "Never download, save or keep the image for this",
+                         "does not work on encrypted platforms",
+                         "Whether it accepts AI-made images is not confirmed in our references"):
+            assert expected in page, expected
+
+
+def test_a_pack_without_a_takedown_line_sends_the_counselor_to_the_local_authority(app, staff, login, reported,
+                                                                                  tmp_path, monkeypatch):
+    from portal.services.content import load_help_packs
+
+    (tmp_path / "help").mkdir()
+    (tmp_path / "help" / "KR.yml").write_text(
+        "jurisdiction: KR\nverified: 2026-11-30\nlines:\n"
+        "  - {id: police, roles: [police], number: '112', name: {ko: 경찰, en: Police}, note: {ko: '', en: ''}}\n",
+        encoding="utf-8")
+    monkeypatch.setitem(app.extensions["portal.help"], "KR", load_help_packs(tmp_path)["KR"])
+    lead = signed_in(app, login, staff["lead"])
+    worked_items(app, lead, reported)
+    page = packet_of(lead, reported)
+    assert "names no takedown support service. Check with your local authority which service handles removal " \
+           "requests." in page
+    assert "Ask your local authority which service handles removal requests" in page
+    assert "02-735-8994" not in page and "d4u" not in page and "Support Center" not in page
+    text_copy = packet_of(lead, reported, text=True)
+    assert "02-735-8994" not in text_copy and "Check with your local authority" in text_copy
+
+
+@pytest.mark.parametrize("who", ["other_counselor", "teacher", "admin"])
+def test_outsiders_get_404_for_the_packet_and_no_packet_is_made(app, staff, login, reported, who):
+    lead = signed_in(app, login, staff["lead"])
+    worked_items(app, lead, reported)
+    outsider = signed_in(app, login, staff[who])
+    for path in ("/takedown/packet", "/takedown/packet?names=1", "/takedown/packet.txt?names=1"):
+        answer = outsider.get(case_url(reported, path))
+        assert answer.status_code == 404 and "Kim Minji" not in answer.get_data(as_text=True)
+    assert packet_rows(app, reported) == []
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "case_denied", AuditEvent.actor_id == staff[who])) >= 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -24,6 +24,7 @@ from portal.cases.forms import (
     close_form,
     form_for_kind,
 )
+from portal.cases.packet import document as packet_document
 from portal.extensions import client_address, db
 from portal.forms import EmptyForm
 from portal.i18n import lang_attrs
@@ -334,6 +335,31 @@ def merge_items(public_id: str):
         lambda case, form: takedown.merge(db.session, current_user, case, _item_id(form.keep.data),
                                           _item_id(form.other.data), address=client_address()),
         "other")
+
+
+def _packet(public_id: str, plain_text: bool) -> takedown.Packet:
+    """Make a case's takedown request packet (audited) in the reader's language: with the victim's names only for
+    `?names=1`, the counselor's tick that the person affected or their guardian agreed."""
+    case = _case(public_id, None)
+    made = takedown.packet(db.session, current_user, case, with_names=request.args.get("names") == "1",
+                           plain_text=plain_text, address=client_address())
+    db.session.commit()
+    return made
+
+
+@bp.route("/<public_id>/takedown/packet")
+def takedown_packet(public_id: str):
+    """The printable takedown request packet for the school's takedown support service."""
+    made = _packet(public_id, plain_text=False)
+    return render_template("cases/packet.html", case=made.case, packet=made, document=packet_document(made))
+
+
+@bp.route("/<public_id>/takedown/packet.txt")
+def takedown_packet_text(public_id: str):
+    """The same packet as plain text, to paste into a web form or an e-mail. Served as text/plain rather than in a
+    box on the page: the browser shows it whole, select-all copies exactly it, and a name in another language
+    needs no markup it could not carry inside a form field."""
+    return Response(packet_document(_packet(public_id, plain_text=True)).text, mimetype="text/plain")
 
 
 @bp.route("/<public_id>/assign", methods=["POST"])

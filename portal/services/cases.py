@@ -254,9 +254,15 @@ def applicable_rules(case: Case) -> list[duties.DutyRule]:
     minor."""
     if case.kind in CLASSIFIED_KINDS and case.classification != "minor_sex_crime":
         return []
-    minor = case.classification == "minor_sex_crime" or case.victim_kind in ("student", "unknown")
+    minor = victim_may_be_minor(case)
     return [rule for rule in duties.rules(case.school.jurisdiction)
             if rule.applies_to == "all" or (rule.applies_to == "minor_victim" and minor)]
+
+
+def victim_may_be_minor(case: Case) -> bool:
+    """The person affected is, or may be, under 18: a student, someone not known yet, or a case a counselor
+    classified as a sex crime against a minor."""
+    return case.classification == "minor_sex_crime" or case.victim_kind in ("student", "unknown")
 
 
 def _start_checklist(session: Session, case: Case, start: datetime, *, police_told_at: datetime | None = None,

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from portal.models import Case, TakedownItem, User
 from portal.models.base import utcnow
 from portal.models.cases import DETAIL_KINDS, ITEM_KINDS, ITEM_NEXT, ITEM_STATUSES
-from portal.services import audit, handles
-from portal.services.cases import CaseError, append_entry
-from portal.services.handles import PLATFORMS
+from portal.services import audit, content, handles
+from portal.services.cases import CaseError, append_entry, victim_may_be_minor
+from portal.services.handles import NAME_HOSTS, PLATFORMS
 
 
 @dataclass(frozen=True)
@@ -153,3 +153,51 @@ def merge(session: Session, user: User, case: Case, keep_id: int, other_id: int,
     other.updated_at = keep.updated_at = now
     _log(session, user, case, other, "takedown_items_merged", now, now, address)
     return keep
+
+
+# --- the request packet ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Packet:
+    """What a takedown request packet carries: the case's items for the jurisdiction's takedown support service
+    (None when the school's help pack names none), the victim's names only when the counselor ticked that the
+    person or their guardian agreed, and whether Take It Down applies (the person affected may be under 18)."""
+
+    case: Case
+    items: list[TakedownItem]
+    service: content.HelpLine | None
+    names: str | None
+    under_18: bool
+    made_by: User
+    made_at: datetime
+
+
+def packet(session: Session, user: User, case: Case, *, with_names: bool, plain_text: bool = False,
+           address: str | None = None, now: datetime | None = None) -> Packet:
+    """The request packet of a case. Producing it, as a page or as plain text, is a read of the case, audited with
+    the number of items and whether names went into it; the tick itself is stored nowhere, so it is never taken
+    for recorded consent."""
+    listed = items(case)
+    names = ((case.victim_names or "").strip() or None) if with_names else None
+    audit.record(session, "takedown_packet", actor=user, case_id=case.id, school_id=case.school_id,
+                 target=f"items:{len(listed)}:names:{'yes' if names else 'no'}:{'text' if plain_text else 'page'}",
+                 address=address)
+    return Packet(case, listed, content.help_pack(case.school.jurisdiction).role("takedown"), names,
+                  victim_may_be_minor(case), user, now or utcnow())
+
+
+# Paths on those sites that are not an account: a post (`instagram.com/p/…`), a private channel's message
+# (`t.me/c/…`), an invite, a search. A link there names no account the packet could state.
+NOT_ACCOUNTS = frozenset({"c", "joinchat", "addstickers", "proxy", "share", "p", "reel", "reels", "tv", "stories",
+                          "explore", "i", "intent", "search", "hashtag", "home"})
+
+
+def account_name(item: TakedownItem) -> str | None:
+    """The channel or account name in an item's link (`t.me/somechannel/12` gives `somechannel`), where the link
+    names one: not for an invite code, a post without its account, a web page or personal details without a link."""
+    host, _, path = (item.target or "").partition("/")
+    name = path.split("/")[0]
+    if host not in NAME_HOSTS or not name or name.startswith("+") or name in NOT_ACCOUNTS:
+        return None
+    return name

@@ -10,11 +10,14 @@ from browserkit import follow, sign_in, sign_out
 WORDS = {
     "ko": {"review": "신고 내용 확인하기", "send": "신고 보내기", "ack": "접수 확인", "add": "기록에 추가",
            "close": "사안 종결", "print": "사안 보고서 인쇄", "received": "신고가 접수되었습니다",
-           "confirm": "선택한 링크를 항목으로 확정", "status": "상태 변경", "requested": "삭제 요청함"},
+           "confirm": "선택한 링크를 항목으로 확정", "status": "상태 변경", "requested": "삭제 요청함",
+           "packet": "삭제 지원 요청 자료 만들기", "support": "디지털성범죄피해자지원센터",
+           "no_name": "이 자료에는 피해자의 이름이 없습니다"},
     "en": {"review": "Review my report", "send": "Send the report", "ack": "Acknowledge", "add": "Add to the log",
            "close": "Close the case", "print": "Printable case report", "received": "Your report was received",
            "confirm": "Confirm the ticked ones as items", "status": "Change the status",
-           "requested": "Removal requested"},
+           "requested": "Removal requested", "packet": "Make the request packet",
+           "support": "Digital Sex Crime Victim Support Center", "no_name": "No name of the person affected"},
 }
 
 
@@ -88,6 +91,18 @@ def test_report_to_closure(live_server, open_page, axe, lang):
     follow(counselor.locator("#takedown form").get_by_role("button", name=WORDS[lang]["status"]))
     row = counselor.locator("#takedown ol.log > li").first
     assert WORDS[lang]["requested"] in row.inner_text() and "DSC-0042" in row.inner_text()
+    # The request packet, without the victim's name (the box is not ticked): the printable page and its plain text.
+    follow(counselor.get_by_role("button", name=WORDS[lang]["packet"]))
+    axe.check(counselor, f"takedown request packet [{lang}]")
+    packet = counselor.locator("#packet").inner_text()
+    for expected in ("t.me/some-channel", "DSC-0042", "02-735-8994", WORDS[lang]["support"], WORDS[lang]["no_name"],
+                     "Take It Down"):
+        assert expected in packet, expected
+    assert "names=" not in counselor.url
+    follow(counselor.locator("a[href*='/takedown/packet.txt']"))
+    plain = counselor.locator("body").inner_text()
+    assert "DSC-0042" in plain and WORDS[lang]["no_name"] in plain and "<" not in plain
+    counselor.goto(case_url)
     follow(counselor.locator("#log a[href*='log=takedown']"))
     assert counselor.locator("input[name=agency]").count() == 0
     counselor.locator("input[name=happened_at]").fill("2026-11-20T11:00")

@@ -127,6 +127,8 @@ def test_pages_reflow(live_server, open_page, axe, case_url, lang, width):
     check(counselor, "printable case report")
     counselor.goto(case_url + "/access")
     check(counselor, "who opened the case")
+    counselor.goto(case_url + "/takedown/packet")
+    check(counselor, "takedown request packet")
 
     admin = open_page(lang, width=width, height=800)
     sign_in(admin, live_server, "hanbit-admin")
