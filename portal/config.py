@@ -72,6 +72,8 @@ class Defaults:
     DATA_KEYS: dict[str, str] = {}  # key id -> base64 AES-256 key; the first listed key encrypts
     DATA_KEY_ID: str | None = None
     AUDIT_KEY: str | None = None  # base64; unset: derived from SECRET_KEY (see portal/crypto.py)
+    # base64; keys the district signal's HMAC of each channel (see portal/crypto.py); unset: derived from SECRET_KEY
+    SIGNAL_KEY: str | None = None
     AUDIT_CHECKPOINT_HOURS = 24  # the periodic check writes the chain's head to instance/audit-checkpoints.log
 
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024  # forms and roster CSVs only; the portal never takes images
@@ -153,6 +155,8 @@ def write_instance_config(instance_path: Path) -> Path:
         f"DATA_KEYS = {{{key_id!r}: {data_key!r}}}\n"
         "# The audit log's chain is keyed with this (outside the database): keep it with the data keys.\n"
         f"AUDIT_KEY = {base64.b64encode(secrets.token_bytes(32)).decode()!r}\n"
+        "# The district signal compares channels by an HMAC under this key, never by the link itself.\n"
+        f"SIGNAL_KEY = {base64.b64encode(secrets.token_bytes(32)).decode()!r}\n"
     )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -54,21 +54,31 @@ def key_id_of(token: str | None) -> str | None:
     return token.split(":", 2)[1] if token else None
 
 
-def audit_key() -> bytes:
-    """The key of the audit chain's HMAC, kept outside the database like the data keys.
-
-    AUDIT_KEY (base64, 32 bytes) when configured (new instances get one); otherwise derived from SECRET_KEY, which
-    every server of a deployment shares. Set AUDIT_KEY before you ever change SECRET_KEY.
-    """
+def _hmac_key(name: str, label: bytes) -> bytes:
+    """A 32-byte HMAC key from the setting `name` (base64) when configured (new instances get one); otherwise
+    derived from SECRET_KEY under `label`, which every server of a deployment shares."""
     config = current_app.config
-    if config.get("AUDIT_KEY"):
-        key = base64.b64decode(config["AUDIT_KEY"])
+    if config.get(name):
+        key = base64.b64decode(config[name])
         if len(key) != 32:
-            raise RuntimeError("AUDIT_KEY must be 32 bytes in base64")
+            raise RuntimeError(f"{name} must be 32 bytes in base64")
         return key
-    return hmac.new(str(config["SECRET_KEY"]).encode(), b"portal audit chain v1", hashlib.sha256).digest()
+    return hmac.new(str(config["SECRET_KEY"]).encode(), label, hashlib.sha256).digest()
+
+
+def audit_key() -> bytes:
+    """The key of the audit chain's HMAC, kept outside the database like the data keys: AUDIT_KEY, or derived
+    from SECRET_KEY. Set AUDIT_KEY before you ever change SECRET_KEY."""
+    return _hmac_key("AUDIT_KEY", b"portal audit chain v1")
 
 
 def audit_mac(message: str) -> str:
     """HMAC-SHA256 of a message under the audit key, as hex."""
     return hmac.new(audit_key(), message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def signal_mac(normal: str) -> str:
+    """HMAC-SHA256 of a normalised link or handle under SIGNAL_KEY, as hex: the district signal compares these,
+    never the handles. Without the key (kept outside the database) a MAC cannot be tested against a guessed handle."""
+    key = _hmac_key("SIGNAL_KEY", b"portal district signal v1")
+    return hmac.new(key, normal.encode("utf-8"), hashlib.sha256).hexdigest()

@@ -34,7 +34,7 @@ from portal.models import AuditEvent, Notification, Role, User
 from portal.models.base import utcnow
 from portal.models.cases import ENTRY_FIELDS, ENTRY_KINDS, ITEM_NEXT
 from portal.security import guard_blueprint
-from portal.services import audit, cases, conversation, duties, takedown
+from portal.services import audit, cases, conversation, district_signal, duties, takedown
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 guard_blueprint(bp)  # signed-in users only; below, everyone but counselors and school admins is turned away
@@ -158,8 +158,8 @@ def _takedown_form(form_class, item_id=None, **defaults):
 
 
 def _takedown_context(case, failed=None, failed_item=None):
-    """The takedown panel: its items, the links found that are not items yet, and a form for each change (the one
-    that was refused, if any, keeps what was typed)."""
+    """The takedown panel: its items, the links found that are not items yet, a form for each change (the one
+    that was refused, if any, keeps what was typed), and for the lead the items other schools reported too."""
     items = takedown.items(case)
     now = _local_now(case)
 
@@ -179,7 +179,8 @@ def _takedown_context(case, failed=None, failed_item=None):
     choices = [(str(item.id), f"#{item.id} {item.target or label('item_kind', item.kind)}") for item in items]
     merge.keep.choices, merge.other.choices = choices, list(reversed(choices))
     return dict(takedown_items=items, suggestions=suggestions, confirm_form=confirm,
-                add_item_form=made(AddItemForm, found_at=now), status_forms=status_forms, merge_form=merge)
+                add_item_form=made(AddItemForm, found_at=now), status_forms=status_forms, merge_form=merge,
+                signal_labels=district_signal.shared_items(db.session, current_user, case, items))
 
 
 @bp.route("/<public_id>")

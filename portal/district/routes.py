@@ -13,7 +13,7 @@ from portal.forms import EmptyForm
 from portal.messages import MESSAGES, message_for
 from portal.models import Role, School, User
 from portal.security import guard_blueprint
-from portal.services import accounts, audit, notify_accounts, stats
+from portal.services import accounts, audit, district_signal, notify_accounts, stats
 from portal.urls import public_url
 
 bp = Blueprint("district", __name__, url_prefix="/district")
@@ -107,10 +107,10 @@ def toggle_school(school_id: int):
 
 @bp.route("/")
 def dashboard():
-    """Figures across schools, a row per school, small counts hidden."""
+    """Figures across schools, a row per school, small counts hidden; channels reported at several schools."""
     from portal.services.lessons import STAFF_TRAINING_BAND, lesson_library
 
     staff_lessons = tuple(lesson.slug for lesson in lesson_library().band(STAFF_TRAINING_BAND))
     rows = [(s, stats.school_figures(db.session, s, staff_lessons=staff_lessons))
             for s in db.session.scalars(select(School).where(School.is_active.is_(True)).order_by(School.code))]
-    return render_template("district/dashboard.html", rows=rows)
+    return render_template("district/dashboard.html", rows=rows, signals=district_signal.signals(db.session))

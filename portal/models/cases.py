@@ -23,6 +23,10 @@ class CaseStatus(enum.StrEnum):
     CLOSED = "closed"
 
 
+# What the inbox, the dashboards and the district signal count as open.
+OPEN_STATUSES = (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.IN_PROGRESS)
+
+
 ENTRY_KINDS = (
     "note", "victim_contact", "guardian_contact", "police_report", "dsc_referral", "takedown",
     "school_violence_procedure", "safety_measure", "counselling", "follow_up", "outcome",
@@ -304,6 +308,10 @@ class TakedownItem(db.Model):
     reference: Mapped[str | None] = mapped_column(EncryptedText)
     # Set when a counselor found it is the same channel as another item: it then lives on in that one.
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("takedown_items.id", ondelete="SET NULL"))
+    # The district signal's keyed HMAC of the link (crypto.signal_mac), set by the takedown service on a link item of
+    # an open case that is not merged, and None otherwise: equal MACs are the same channel, and without SIGNAL_KEY
+    # (outside the database) a MAC says nothing about which channel it is.
+    handle_mac: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

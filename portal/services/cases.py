@@ -33,10 +33,11 @@ from portal.models.cases import (
     ENTRY_FIELDS,
     ENTRY_KINDS,
     ENTRY_REQUIRED,
+    OPEN_STATUSES,
     OUTCOMES,
     TAKEDOWN_STATUSES,
 )
-from portal.services import audit, channel, duties, figures, notify
+from portal.services import audit, channel, district_signal, duties, figures, notify
 from portal.services.background import CHECKS
 from portal.services.errors import ServiceError
 from portal.services.schools import lead_counselor
@@ -351,6 +352,7 @@ def close(session: Session, user: User, case: Case, outcome: str, address: str |
     case.status, case.outcome, case.closed_at = CaseStatus.CLOSED, outcome, now
     case.updated_at = now
     refresh_next_due(case)
+    district_signal.seal_case(case)  # a closed case's channels no longer count at the district
     _log_status(session, user, case, "case_closed", address)
 
 
@@ -392,6 +394,7 @@ def reopen(session: Session, user: User, case: Case, address: str | None = None)
     case.status, case.closed_at = CaseStatus.IN_PROGRESS, None
     case.updated_at = utcnow()
     refresh_next_due(case)
+    district_signal.seal_case(case)
     _log_status(session, user, case, "case_reopened", address)
 
 
@@ -570,7 +573,6 @@ ATTENTION = ("open", "urgent", "new", "due_now", "overdue", "waiting", "takedown
 # a follow-up with the center or the platform.
 TAKEDOWN_REMINDER_DAYS = 7
 PAGE_SIZE = 50
-OPEN_STATUSES = (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.IN_PROGRESS)
 
 
 def _open_item():

@@ -1,6 +1,7 @@
 """The takedown tracker of a case: the links, channels and accounts where the material was posted (and the victim's
 personal details posted with it), each confirmed by a counselor and followed from found to removed. Every change is
-a response-log entry and an audit row; the link itself is case content and stays in encrypted columns."""
+a response-log entry and an audit row; the link itself is case content and stays in encrypted columns. Every change
+also sets the item's district-signal MAC (services/district_signal.py), so no path can leave it stale."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from portal.models import Case, TakedownItem, User
 from portal.models.base import utcnow
 from portal.models.cases import DETAIL_KINDS, ITEM_KINDS, ITEM_NEXT, ITEM_STATUSES
-from portal.services import audit, content, handles
+from portal.services import audit, content, district_signal, handles
 from portal.services.cases import CaseError, append_entry, victim_may_be_minor
 from portal.services.handles import NAME_HOSTS, PLATFORMS
 
@@ -95,6 +96,7 @@ def _add(session: Session, user: User, case: Case, kind: str, target: str | None
          found_at: datetime, now: datetime, address: str | None) -> TakedownItem:
     item = TakedownItem(case_id=case.id, kind=kind, target=target, platform=platform, detail_kinds=details,
                         status="found", found_at=found_at, created_at=now, updated_at=now)
+    item.handle_mac = district_signal.mac_for(item, case)
     session.add(item)
     case.takedown_items.append(item)
     session.flush()
@@ -138,6 +140,7 @@ def change_status(session: Session, user: User, case: Case, item_id: int, status
     if reference:
         item.reference = reference
     item.updated_at = now
+    item.handle_mac = district_signal.mac_for(item, case)
     _log(session, user, case, item, "takedown_status_changed", happened_at, now, address, reference)
     return item
 
@@ -151,6 +154,7 @@ def merge(session: Session, user: User, case: Case, keep_id: int, other_id: int,
         raise CaseError("takedown_merge_same")
     other.merged_into_id = keep.id
     other.updated_at = keep.updated_at = now
+    other.handle_mac, keep.handle_mac = district_signal.mac_for(other, case), district_signal.mac_for(keep, case)
     _log(session, user, case, other, "takedown_items_merged", now, now, address)
     return keep
 
