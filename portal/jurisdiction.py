@@ -7,7 +7,8 @@ states the law or a help line asks here, so a school set to another jurisdiction
 Where each notice appears: staff_duty the report form; teacher_duty the teacher's dashboard; student_duty and
 reporter_secrecy the notice before a student or visitor sends something; possession the report form's "do not
 save" list; receipt_police the report receipt when the police were not told; victim_identity the printed case;
-staff_training the staff lessons and the admin dashboard; classification the classification of a request for help.
+staff_training the staff lessons and the admin dashboard; classification the classification of a request for help;
+removal_requests the takedown packet of a school whose pack names no service that takes removal requests.
 """
 
 from __future__ import annotations
@@ -62,6 +63,12 @@ def numbers() -> dict[str, str]:
     police = line("police")
     # Translators: what to call when the school's jurisdiction has no police number ("call the police now").
     return {"police": police.number if police else _("the police")}
+
+
+def notice_text(notice_id: str) -> str:
+    """The same sentence as plain text (the packet's text copy)."""
+    found = pack().notices.get(notice_id)
+    return " ".join(localized(part) for part in (found.text, found.check_local) if part) if found else ""
 
 
 def notice(notice_id: str) -> Markup:

@@ -469,25 +469,24 @@ def test_take_it_down_only_when_the_person_affected_may_be_under_18(app, staff, 
             assert expected in page, expected
 
 
-def test_a_pack_without_a_takedown_line_sends_the_counselor_to_the_local_authority(app, staff, login, reported,
-                                                                                  tmp_path, monkeypatch):
-    from portal.services.content import load_help_packs
-
-    (tmp_path / "help").mkdir()
-    (tmp_path / "help" / "KR.yml").write_text(
-        "jurisdiction: KR\nverified: 2026-11-30\nlines:\n"
-        "  - {id: police, roles: [police], number: '112', name: {ko: 경찰, en: Police}, note: {ko: '', en: ''}}\n",
-        encoding="utf-8")
-    monkeypatch.setitem(app.extensions["portal.help"], "KR", load_help_packs(tmp_path)["KR"])
+@pytest.mark.parametrize(("code", "route"), [
+    ("US", "Under the TAKE IT DOWN Act (Public Law 119-12), Sec. 3, covered platforms must remove the content within "
+           "48 hours of a valid request"),
+    ("GB", "Which service takes removal requests for these links: check with your local authority."),
+])
+def test_a_pack_without_a_removal_service_says_where_requests_go_in_its_own_words(app, staff, login, reported,
+                                                                                 code, route):
+    with app.app_context():
+        case = db.session.scalar(db.select(Case))
+        case.school.jurisdiction = code
+        db.session.commit()
     lead = signed_in(app, login, staff["lead"])
     worked_items(app, lead, reported)
-    page = packet_of(lead, reported)
-    assert "names no takedown support service. Check with your local authority which service handles removal " \
-           "requests." in page
-    assert "Ask your local authority which service handles removal requests" in page
-    assert "02-735-8994" not in page and "d4u" not in page and "Support Center" not in page
-    text_copy = packet_of(lead, reported, text=True)
-    assert "02-735-8994" not in text_copy and "Check with your local authority" in text_copy
+    for copy in (packet_of(lead, reported), packet_of(lead, reported, text=True)):
+        assert route in copy
+        assert "Send the links above where the “To” part says." in copy
+        assert "02-735-8994" not in copy and "d4u" not in copy and "Support Center" not in copy
+        assert "A removal request needs the ID" not in copy  # the Korean center's list, not this pack's
 
 
 @pytest.mark.parametrize("who", ["other_counselor", "teacher", "admin"])

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 
+from portal import jurisdiction
 from portal.i18n import locale_code, localized, show_datetime
 from portal.labels import label
 from portal.models import TakedownItem
@@ -86,10 +87,11 @@ def _to(packet: Packet) -> Section:
     service = packet.service
     # Translators: a heading of the takedown request packet: the support service it is sent to.
     heading = _("To")
-    if service is None:
-        return Section(heading, (_("This school's help pack names no takedown support service. Check with your "
-                                   "local authority which service handles removal requests."),))
-    lines = [localized(service.name), _("Phone: %(number)s", number=service.number)]
+    if service is None:  # the jurisdiction's own words on where removal requests go (content/duties/)
+        return Section(heading, (jurisdiction.notice_text("removal_requests"),))
+    lines = [localized(service.name)]
+    if service.number:
+        lines.append(_("Phone: %(number)s", number=service.number))
     if service.url:
         lines.append(_("Online: %(url)s", url=service.url))
     if service.hours:
@@ -125,25 +127,28 @@ def _item(item: TakedownItem) -> tuple[str, ...]:
 
 def _steps(packet: Packet) -> Section:
     """How to send it. What a request needs is the Digital Sex Crime Victim Support Center's list
-    (incident-anchors.md §3): the requester's ID, proof the material shows the victim, post titles and URLs."""
+    (incident-anchors.md §3): the requester's ID, proof the material shows the victim, post titles and URLs. A pack
+    with no such service says where requests go in its own words (the "To" part), and states no list."""
     service = packet.service
     if service is None:
-        first = _("Ask your local authority which service handles removal requests, and send it the links above.")
-    elif service.url:
-        first = _("Call %(number)s (%(name)s), or write on its private online board at %(url)s, and send the "
-                  "links above.", name=localized(service.name), number=service.number, url=service.url)
+        entries = [(_("Send the links above where the “To” part says."),)]
     else:
-        first = _("Call %(number)s (%(name)s) and send the links above.", name=localized(service.name),
-                  number=service.number)
-    return Section(_("How to send the request"), entries=(
-        (first,),
-        (_("A removal request needs the ID of the person making the request, proof that the material shows the "
-           "person affected, and the titles and links (URLs) of the posts."),),
+        if service.url:
+            first = _("Call %(number)s (%(name)s), or write on its private online board at %(url)s, and send the "
+                      "links above.", name=localized(service.name), number=service.number, url=service.url)
+        else:
+            first = _("Call %(number)s (%(name)s) and send the links above.", name=localized(service.name),
+                      number=service.number)
+        entries = [(first,), (_("A removal request needs the ID of the person making the request, proof that the "
+                                "material shows the person affected, and the titles and links (URLs) of the "
+                                "posts."),)]
+    entries += [
         (_("The school never attaches the material or a screenshot of it, and never downloads, saves or forwards "
            "it. The support center or the police handle the material itself."),),
         (_("When the request is sent, record “Removal requested” on each item in the case's takedown panel, with "
            "any reference you are given."),),
-    ))
+    ]
+    return Section(_("How to send the request"), entries=tuple(entries))
 
 
 def _take_it_down() -> Section:

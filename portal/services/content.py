@@ -78,7 +78,8 @@ def load_help_packs(root: Path) -> dict[str, HelpPack]:
     return packs
 
 
-HELP_ROLES = ("police", "school", "takedown", "takedown_adult", "counselling", "report")
+# removal_requests: a service that takes a school's list of links and asks the platforms itself (the packet's "To").
+HELP_ROLES = ("police", "school", "takedown", "takedown_adult", "removal_requests", "counselling", "report")
 
 
 def help_problems(data: object) -> list[str]:

@@ -18,7 +18,7 @@ APPLIES_TO = ("all", "minor_victim")
 LANGUAGES = ("ko", "en")
 # The sentences a pack gives the screens that state the law (portal/jurisdiction.py says where each appears).
 NOTICE_IDS = ("staff_duty", "teacher_duty", "student_duty", "possession", "receipt_police", "reporter_secrecy",
-              "victim_identity", "staff_training", "classification")
+              "victim_identity", "staff_training", "classification", "removal_requests")
 # What every "check with your local authority" sentence must say, in each language, so that nothing our references
 # do not cover reads as fact.
 LOCAL_AUTHORITY = {"ko": "관할 기관", "en": "check with your local authority"}

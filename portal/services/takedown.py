@@ -187,7 +187,7 @@ def packet(session: Session, user: User, case: Case, *, with_names: bool, plain_
     audit.record(session, "takedown_packet", actor=user, case_id=case.id, school_id=case.school_id,
                  target=f"items:{len(listed)}:names:{'yes' if names else 'no'}:{'text' if plain_text else 'page'}",
                  address=address)
-    return Packet(case, listed, content.help_pack(case.school.jurisdiction).role("takedown"), names,
+    return Packet(case, listed, content.help_pack(case.school.jurisdiction).role("removal_requests"), names,
                   victim_may_be_minor(case), user, now or utcnow())
 
 
