@@ -77,6 +77,11 @@ def sign_in(page, base: str, username: str, password: str) -> None:
     follow(page.locator("form.stack [type=submit]"))
 
 
+def written(path: Path) -> None:
+    """Say which picture was written (relative to the repository when it is inside it) and its size."""
+    print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}  {path.stat().st_size // 1024} KB")
+
+
 def shoot(page, out: Path, name: str, lang: str, width: int | None = None, at: str | None = None) -> None:
     """One viewport-sized picture: from the top of the page, or from the element `at`; at another width, the page
     is laid out again for it and set back afterwards."""
@@ -89,7 +94,7 @@ def shoot(page, out: Path, name: str, lang: str, width: int | None = None, at: s
         page.evaluate("window.scrollTo(0, 0)")
     path = out / f"{name}-{lang}.png"
     page.screenshot(path=str(path), full_page=False, animations="disabled", caret="hide")
-    print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}  {path.stat().st_size // 1024} KB")
+    written(path)
     if width:
         page.set_viewport_size(VIEWPORT)
 
@@ -177,6 +182,26 @@ def screens(browser, base: str, password: str, lang: str, out: Path) -> None:
     follow(page.locator("form[action$='/takedown/packet'] [type=submit]"))
     shoot(page, out, "takedown-packet", lang, at="#packet")
 
+    # The same channel, written another way, in an open case at Saesol: the district admin sees one channel
+    # reported at two schools, under a reference made from its keyed HMAC.
+    contexts = [browser.new_context(locale=locale, viewport=VIEWPORT) for _ in range(3)]
+    saesol_teacher, saesol_lead, district = (context.new_page() for context in contexts)
+    sign_in(saesol_teacher, base, "saesol-teacher1", password)
+    saesol_teacher.goto(f"{base}/reports/new/form")
+    other_reference = file_report(saesol_teacher, lang, urgent=False, police_told=True)
+    sign_in(saesol_lead, base, "saesol-counselor1", password)
+    saesol_lead.goto(f"{base}/cases/")
+    follow(saesol_lead.get_by_role("link", name=other_reference, exact=True))
+    saesol_lead.locator("#takedown details:has(input[name=new-target]) summary").click()
+    saesol_lead.locator("input[name=new-kind][value=link]").check()
+    saesol_lead.locator("input[name=new-target]").fill("@" + CHANNEL.removeprefix("t.me/"))
+    follow(saesol_lead.locator("form[action$='/takedown/add'] [type=submit]"))
+    sign_in(district, base, "district-admin", password)
+    district.goto(f"{base}/district/")
+    shoot(district, out, "district-signal", lang, at="#signal")
+    for context in contexts:
+        context.close()
+
     # Anyone, without an account: the poster, the form and its receipt code, and the conversation after the lead
     # counselor asked a question and the sender answered it.
     sender = browser.new_context(locale=locale, viewport=VIEWPORT)
@@ -201,7 +226,7 @@ def screens(browser, base: str, password: str, lang: str, out: Path) -> None:
     anonymous.locator("#messages").scroll_into_view_if_needed()
     path = out / f"conversation-{lang}.png"
     anonymous.screenshot(path=str(path), full_page=False, animations="disabled", caret="hide")
-    print(path.relative_to(ROOT))
+    written(path)
     sender.close()
     counselor.close()
 
