@@ -34,14 +34,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     _finalize_config(app)
 
     from portal import errors, i18n, jurisdiction, labels, navigation, security
-    from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
+    from portal.extensions import babel, csrf, db, limiter, login_manager
 
     db.init_app(app)
     with app.app_context():
         from portal.database import configure_engine
 
         configure_engine(db.engine)
-    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
     errors.init_app(app)  # first: its Host check must run before any other before_request hook
     csrf.init_app(app)
     limiter.init_app(app)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
 from portal.config import PROJECT_ROOT, write_instance_config
 from portal.extensions import db
@@ -19,24 +19,52 @@ def _instance_path() -> Path:
     return Path(os.environ.get("PORTAL_INSTANCE_PATH") or PROJECT_ROOT / "instance").resolve()
 
 
+class _PortalGroup(FlaskGroup):
+    """The `portal` command: the app's commands, and `portal db …` (Flask-Migrate's), bound when asked for."""
+
+    def get_command(self, ctx, name):
+        if name == "db":
+            bind_migrations(ctx.ensure_object(ScriptInfo).load_app())
+        return super().get_command(ctx, name)
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), "db"})
+
+
 def main() -> None:
     """Entry point of the `portal` console script."""
     write_instance_config(_instance_path())  # first run: random secret key and data key, mode 0600
     from portal import create_app
 
-    group = FlaskGroup(create_app=lambda: create_app(), add_version_option=False, load_dotenv=False,
-                       help="School Deepfake Response Portal")
+    group = _PortalGroup(create_app=lambda: create_app(), add_version_option=False, load_dotenv=False,
+                         help="School Deepfake Response Portal")
     # Flask would import every installed package's "flask.commands" entry point on each run (Flask-Limiter's pulls
     # in a console library: a quarter of a second for `portal tick` from cron); the portal's commands are its own.
     group._loaded_plugin_commands = True
     group.main(prog_name="portal")
 
 
-def upgrade_database() -> None:
-    """Bring the schema up to date through the Alembic migrations."""
+MIGRATIONS = str(Path(__file__).parent / "migrations")
+
+
+def bind_migrations(app) -> None:
+    """Flask-Migrate on the app, for what uses the migrations (`portal db …`, upgrading the schema). Bound when
+    first needed, not by create_app: it imports Alembic (about a tenth of a second and 12 MB of memory), which the
+    server's worker processes and `portal tick` from cron never use."""
+    if "migrate" not in app.extensions:
+        from flask_migrate import Migrate
+
+        Migrate(app, db, directory=MIGRATIONS)
+
+
+def upgrade_database(revision: str = "head") -> None:
+    """Bring the schema up to date (or to `revision`) through the Alembic migrations."""
     from flask_migrate import upgrade
 
-    upgrade(directory=str(Path(__file__).parent / "migrations"))
+    bind_migrations(current_app)
+    upgrade(directory=MIGRATIONS, revision=revision)
+
+
 
 
 def _is_loopback(host: str) -> bool:

@@ -99,3 +99,13 @@ def insert_if_missing(session: Session, model, **values) -> None:
     it (a plain check-then-insert gives one of them a duplicate key)."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(insert(model).values(**values).on_conflict_do_nothing())
+
+
+def add_to_counts(session: Session, model, rows: list[dict], keys: tuple[str, ...], column: str = "count") -> None:
+    """INSERT … ON CONFLICT DO UPDATE: add each row's `column` to the stored count of its key, creating the rows
+    that are missing, in one statement however many rows. Concurrent transactions add up, never overwrite: the
+    conflict takes the row's lock and adds to what the other committed."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(model).values(rows)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=list(keys), set_={column: getattr(model, column) + getattr(statement.excluded, column)}))

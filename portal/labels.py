@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from flask import Flask
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
@@ -181,7 +184,14 @@ def entry_author(entry) -> Markup:
 
 def label(group: str, code: str | None) -> str:
     """The translated name of a stored code."""
-    return str(GROUPS[group].get(code or "", code or ""))
+    return _names(group, get_locale()).get(code or "", code or "")
+
+
+@cache
+def _names(group: str, _locale) -> dict[str, str]:
+    """A vocabulary translated into one language: once per language and process, not once per row (a lazy
+    string looks its catalog up each time it is shown). The locale is the cache's key; it is the current one."""
+    return {code: str(name) for code, name in GROUPS[group].items()}
 
 
 ROSTER_PROBLEMS = {

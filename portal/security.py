@@ -127,8 +127,9 @@ def _set_headers(response):
             headers[name] = value
     if g.get("portal_storage_error") is not None:
         headers["Cache-Control"] = "no-store"  # the database failed: do not touch the (expired) user
-    elif current_user and current_user.is_authenticated:
-        # Pages of a signed-in user may hold case details: never keep them in a shared computer's cache.
+    elif isinstance(current_user._get_current_object(), User):
+        # Pages of a signed-in user may hold case details: never keep them in a shared computer's cache. (The
+        # type, not is_authenticated: after the view's commit that would read the user's row again.)
         headers["Cache-Control"] = "no-store"
         headers.pop("ETag", None)
     return response

@@ -5,6 +5,7 @@ The instance folder and settings come from the environment (PORTAL_INSTANCE_PATH
 checks' loop, and the lease in the database lets one process of the deployment run them each minute.
 """
 
+import gc
 import os
 
 from portal import create_app
@@ -12,6 +13,9 @@ from portal.services.content import load_lessons
 
 app = create_app()
 load_lessons(app)  # before the first request; `portal serve` has left them parsed in instance/cache/
+# What start-up made lives as long as the process: out of the collector's sight, a full collection walks only
+# what requests made since (it walked ~150,000 objects, 80 ms, a pause any request could land in).
+gc.freeze()
 
 if os.environ.get("PORTAL_BACKGROUND") == "1":
     from portal.services import background

@@ -288,19 +288,18 @@ def test_upgrading_counts_the_dashboards_figures_of_existing_cases(tmp_path, mon
     from datetime import timedelta
 
     from conftest import base_config
-    from flask_migrate import upgrade
 
     from portal import create_app
+    from portal.cli import upgrade_database
     from portal.models import Case, CaseFigure
     from portal.models.base import utcnow
 
     monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path))
     url = f"sqlite:///{tmp_path}/old.db"
     app = create_app(base_config(url, tmp_path))
-    migrations = str(Path(__file__).resolve().parents[1] / "portal" / "migrations")
     opened = utcnow().replace(day=3, hour=1)
     with app.app_context():
-        upgrade(directory=migrations, revision="0009")
+        upgrade_database(revision="0009")
         school = School(code="hanbit", name_ko="한빛중학교", name_en="Hanbit")
         db.session.add(school)
         db.session.flush()
@@ -312,7 +311,7 @@ def test_upgrading_counts_the_dashboards_figures_of_existing_cases(tmp_path, mon
                 submission_token=f"old-token-{number}", created_at=opened, updated_at=opened,
                 acknowledged_at=opened + timedelta(hours=2)))
         db.session.commit()
-        upgrade(directory=migrations)
+        upgrade_database()
         rows = set(db.session.execute(select(CaseFigure.figure, CaseFigure.count)).all())
         assert rows == {("opened", 3), ("category:threat", 3), ("platform:telegram", 3), ("platform:discord", 3),
                         ("ack:20", 3)}

@@ -25,7 +25,7 @@ def people(make_user):
 
 
 def open_cases(app, teacher_id: int, count: int, *, start=None, step=timedelta(minutes=7), urgent_every=5,
-               victim="staff") -> list[int]:
+               victim="staff", batch="scale") -> list[int]:
     """`count` cases from the teacher's reports, opened `step` apart from `start`; every fifth urgent."""
     start = start or utcnow() - timedelta(days=2)
     ids = []
@@ -34,7 +34,7 @@ def open_cases(app, teacher_id: int, count: int, *, start=None, step=timedelta(m
         for number in range(count):
             data = cases.ReportData(["creation", "distribution"][: 1 + number % 2], victim, platforms=["telegram"],
                                     urgent=number % urgent_every == 0)
-            case, _ = cases.submit_report(db.session, teacher, data, f"tok-scale-{number:010d}",
+            case, _ = cases.submit_report(db.session, teacher, data, f"tok-{batch}-{number:010d}",
                                           now=start + step * number)
             ids.append(case.id)
         db.session.commit()
@@ -211,3 +211,32 @@ def test_reading_takes_no_write_lock_and_recording_a_view_holds_it_only_to_recor
     assert lead.get(f"/cases/{public_id}").status_code == 200
     begins = [s for s in statements if s.startswith("BEGIN")]
     assert begins[0] == "BEGIN IMMEDIATE" and begins[1:] and set(begins[1:]) == {"BEGIN"}
+
+
+def test_a_page_of_50_cases_costs_the_same_statements_as_a_page_of_5(app, people, login, make_user):
+    """The inbox reads a page's cases, their open checklist items and the notices in a fixed number of
+    statements, and a case file its log in one however many people wrote in it: no statement per row."""
+    ids = open_cases(app, people["teacher"], 5)
+    lead = app.test_client()
+    login(lead, people["lead"])
+    statements = _statements(app)
+
+    def counted(path: str) -> int:
+        statements.clear()
+        assert lead.get(path).status_code == 200
+        return len(statements)
+
+    with app.app_context():
+        public_id = db.session.get(Case, ids[0]).public_id
+    few_cases, short_log = counted("/cases/"), counted(f"/cases/{public_id}")
+    open_cases(app, people["teacher"], 45, start=utcnow() - timedelta(days=1), batch="more")
+    authors = [make_user(role="counselor") for _ in range(4)]  # four more counselors write in the case's log
+    with app.app_context():
+        case = db.session.get(Case, ids[0])
+        for number, author in enumerate(authors):
+            cases.add_entry(db.session, db.session.get(User, author), case, "note", utcnow(), f"note {number}")
+        db.session.commit()
+    page = lead.get("/cases/").get_data(as_text=True)
+    assert len(REFERENCE.findall(page)) == 50
+    assert counted("/cases/") == few_cases
+    assert counted(f"/cases/{public_id}") == short_log

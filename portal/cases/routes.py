@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from portal import jurisdiction
 from portal.cases.forms import (
@@ -30,7 +31,7 @@ from portal.forms import EmptyForm
 from portal.i18n import lang_attrs
 from portal.labels import CATEGORY_LABELS, label
 from portal.messages import message_for
-from portal.models import AuditEvent, Notification, Role, User
+from portal.models import AuditEvent, Case, Notification, Role, User
 from portal.models.base import utcnow
 from portal.models.cases import ENTRY_FIELDS, ENTRY_KINDS, ITEM_NEXT
 from portal.security import guard_blueprint
@@ -89,13 +90,15 @@ def inbox():
                        mine=mine, attention=attention, after=after, now=now)
     notices = db.session.scalars(select(Notification).where(Notification.user_id == current_user.id,
                                                             Notification.read_at.is_(None))
+                                 .options(selectinload(Notification.case).load_only(Case.public_id, Case.reference,
+                                                                                    Case.urgent))
                                  .order_by(Notification.created_at.desc()).limit(20)).all()
     chosen = (("status", status), ("category", category), ("mine", "1" if mine else None), ("attention", attention))
     filters = {key: value for key, value in chosen if value and value != "open"}  # kept on the page links
     return render_template("cases/inbox.html", page=page, cases=page.cases, now=now, status=status,
                            category=category, mine=mine, attention=attention, filters=filters, paged=bool(after),
                            notices=notices, waiting=cases.waiting_cases(db.session, current_user),
-                           next_deadline=cases.next_deadline, categories=CATEGORY_LABELS,
+                           categories=CATEGORY_LABELS,
                            no_counselor=_school_without_counselor())
 
 
@@ -122,6 +125,7 @@ def _local_now(case):
 
 def _file_context(case, entry_form=None, close_form=None, assign_form=None, na_form=None, na_duty=None,
                   classify_form=None, reply_form=None, log_kind=None, takedown_form=None, takedown_item=None):
+    case = cases.load_file(db.session, case)
     if entry_form is None:
         entry_form = form_for_kind(log_kind, happened_at=_local_now(case))
     _set_corrects_choices(entry_form, case)

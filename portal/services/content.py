@@ -10,13 +10,13 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import frontmatter
 import nh3
 import yaml
 from flask import Flask, current_app
-from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from portal.i18n import mark_korean
@@ -147,10 +147,17 @@ BAND_A_BANNED = (
     "nudify", "누디파이", "겹지인방",
 )
 
-# Markdown as the content README allows it: CommonMark with tables, no raw HTML.
-_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
-# The validator parses with raw HTML on, so that any HTML in the source shows up as a token.
-_MARKDOWN_CHECK = MarkdownIt("commonmark", {"html": True}).enable("table")
+
+@lru_cache(maxsize=2)
+def _markdown(raw_html: bool = False):
+    """Markdown as the content README allows it: CommonMark with tables, no raw HTML (the validator parses with
+    raw HTML on, so that any HTML in the source shows up as a token). Made on first use: a process that finds its
+    lessons parsed in instance/cache/, and every command that reads no lesson, never imports markdown-it."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": raw_html}).enable("table")
+
+
 _ALLOWED_TAGS = {
     "p", "h3", "h4", "h5", "h6", "ul", "ol", "li", "strong", "em", "code", "pre", "blockquote", "br", "hr",
     "table", "thead", "tbody", "tr", "th", "td", "a",
@@ -300,7 +307,7 @@ def render_markdown(text: str, language: str = "ko") -> Markup:
     """Markdown to sanitized HTML: CommonMark and tables, no raw HTML, https links only. Korean words in a lesson
     in another language (a law's or an agency's Korean name) are marked lang="ko" for screen readers."""
     html = nh3.clean(
-        _MARKDOWN.render(text), tags=_ALLOWED_TAGS, attributes=_ALLOWED_ATTRIBUTES, url_schemes={"https"},
+        _markdown().render(text), tags=_ALLOWED_TAGS, attributes=_ALLOWED_ATTRIBUTES, url_schemes={"https"},
         link_rel="noopener noreferrer",
     )
     # Wide tables scroll inside their own box on a phone instead of widening the page.
@@ -459,7 +466,7 @@ class _FileReader:
 
     def _check_body(self, body: str) -> None:
         allowed = self.pack.urls if self.pack else frozenset()
-        for token in _walk_tokens(_MARKDOWN_CHECK.parse(body)):
+        for token in _walk_tokens(_markdown(raw_html=True).parse(body)):
             if token.type == "image":
                 self.problem(f"body: image {token.attrGet('src')!r} is not allowed")
             elif token.type in ("html_block", "html_inline"):

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from portal.models import Case, Notification, User
@@ -16,29 +17,27 @@ KINDS = ("new_case", "assigned", "ack_overdue", "duty_overdue", "student_request
          "lead_added", "anonymous_report", "reporter_message")
 
 
+# Each notice's wording, translated when shown (a page of notices translates each one once, not all of them).
+SUBJECTS = {
+    "new_case": _l("%(urgency)sNew case %(ref)s"),
+    "student_request": _l("%(urgency)sA student asked for help: %(ref)s"),
+    # Translators: a report sent through the school's public page, without an account.
+    "anonymous_report": _l("%(urgency)sA report came through the school's page: %(ref)s"),
+    # Translators: the person who reported the case wrote in its conversation. The mail never says what.
+    "reporter_message": _l("%(urgency)sThe reporter wrote on case %(ref)s"),
+    "assigned": _l("%(urgency)sYou were added to case %(ref)s"),
+    "ack_overdue": _l("%(urgency)sCase %(ref)s has not been acknowledged in time"),
+    # Translators: an escalation. It names no law: the case file says which item and on what basis.
+    "duty_overdue": _l("%(urgency)sCase %(ref)s: a checklist item is still open past its deadline"),
+    "status_changed": _l("The status of case %(ref)s changed"),
+    # Translators: sent to the counselors of a case when a school admin makes someone else the lead.
+    "lead_added": _l("%(urgency)sThe new lead counselor was added to case %(ref)s"),
+    "purge_warning": _l("Closed case %(ref)s will be deleted in 30 days under the retention period"),
+}
+
+
 def _subject(kind: str, reference: str, urgent: bool) -> str:
-    urgency = _("URGENT") + " " if urgent else ""
-    subjects = {
-        "new_case": _("%(urgency)sNew case %(ref)s", urgency=urgency, ref=reference),
-        "student_request": _("%(urgency)sA student asked for help: %(ref)s", urgency=urgency, ref=reference),
-        # Translators: a report sent through the school's public page, without an account.
-        "anonymous_report": _("%(urgency)sA report came through the school's page: %(ref)s", urgency=urgency,
-                              ref=reference),
-        # Translators: the person who reported the case wrote in its conversation. The mail never says what.
-        "reporter_message": _("%(urgency)sThe reporter wrote on case %(ref)s", urgency=urgency, ref=reference),
-        "assigned": _("%(urgency)sYou were added to case %(ref)s", urgency=urgency, ref=reference),
-        "ack_overdue": _("%(urgency)sCase %(ref)s has not been acknowledged in time", urgency=urgency, ref=reference),
-        # Translators: an escalation. It names no law: the case file says which item and on what basis.
-        "duty_overdue": _("%(urgency)sCase %(ref)s: a checklist item is still open past its deadline",
-                          urgency=urgency, ref=reference),
-        "status_changed": _("The status of case %(ref)s changed", ref=reference),
-        # Translators: sent to the counselors of a case when a school admin makes someone else the lead.
-        "lead_added": _("%(urgency)sThe new lead counselor was added to case %(ref)s", urgency=urgency,
-                        ref=reference),
-        "purge_warning": _("Closed case %(ref)s will be deleted in 30 days under the retention period",
-                           ref=reference),
-    }
-    return subjects[kind]
+    return str(SUBJECTS[kind]) % {"urgency": _("URGENT") + " " if urgent else "", "ref": reference}
 
 
 def describe(notification: Notification) -> str:
