@@ -283,19 +283,15 @@ def test_rotating_the_signal_key_changes_every_mac_and_not_the_signal(app, datab
 
 
 def test_upgrading_gives_the_existing_items_of_open_cases_their_mac(tmp_path, monkeypatch):
-    from pathlib import Path
-
-    from flask_migrate import upgrade
-
+    from portal.cli import upgrade_database
     from portal.crypto import signal_mac
     from portal.models.base import utcnow
 
     monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path))
     old = create_app(base_config(f"sqlite:///{tmp_path}/old.db", tmp_path))
-    migrations = str(Path(__file__).resolve().parents[1] / "portal" / "migrations")
     now = utcnow()
     with old.app_context():
-        upgrade(directory=migrations, revision="0011")
+        upgrade_database(revision="0011")
         school = School(code="hanbit", name_ko="한빛중학교", name_en="Hanbit")
         db.session.add(school)
         db.session.flush()
@@ -310,7 +306,7 @@ def test_upgrading_gives_the_existing_items_of_open_cases_their_mac(tmp_path, mo
                     case_id=case_id, kind=kind, target=target, detail_kinds="name" if kind == "details" else "",
                     platform="telegram", status="found", found_at=now, created_at=now, updated_at=now))
         db.session.commit()
-        upgrade(directory=migrations)
+        upgrade_database()
         found = db.session.execute(select(Case.status, TakedownItem.kind, TakedownItem.handle_mac)
                                    .join(Case).order_by(TakedownItem.id)).all()
         assert found == [("in_progress", "link", signal_mac("t.me/somechan")), ("in_progress", "details", None),
