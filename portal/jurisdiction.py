@@ -84,8 +84,8 @@ def notice(notice_id: str) -> Markup:
 
 def entry_label(kind: str, jurisdiction: str | None = None) -> str | None:
     """The jurisdiction's own name for an entry kind (the support service a case is referred to), if it has one."""
-    labels = duties.pack(jurisdiction or current()).entry_labels.get(kind)
-    return localized(labels) if labels else None
+    names = duties.pack(jurisdiction or current()).entry_labels.get(kind)
+    return localized(names) if names else None
 
 
 def label(group: str, code: str | None) -> str:
