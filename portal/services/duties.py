@@ -242,10 +242,10 @@ def rules(jurisdiction: str) -> tuple[DutyRule, ...]:
 
 def rule_map(jurisdiction: str) -> dict[str, DutyRule]:
     """Every rule by id: the jurisdiction's own, and those of the other packs. Ids are unique across packs (the
-    content check says so), so a case opened before its school changed jurisdiction keeps its checklist's rules."""
-    found = {r.id: r for other in packs().values() for r in other.rules}
-    found.update((r.id, r) for r in rules(jurisdiction))
-    return found
+    content check says so), so a case opened before its school changed jurisdiction keeps its checklist's rules.
+    Made once at start-up (a page asks for a rule for every checklist item it shows); do not change it."""
+    maps = current_app.extensions["portal.duty_rules"]
+    return maps.get(jurisdiction) or maps["KR"]
 
 
 def rule(jurisdiction: str, duty_id: str) -> DutyRule | None:
@@ -255,9 +255,17 @@ def rule(jurisdiction: str, duty_id: str) -> DutyRule | None:
 
 def immediate_ids() -> list[str]:
     """The ids of every rule due the moment a case opens, whatever the pack."""
-    return sorted({r.id for p in packs().values() for r in p.rules if r.immediate})
+    return current_app.extensions["portal.duty_immediate"]
+
+
+def _rule_maps(loaded: dict[str, DutyPack]) -> dict[str, dict[str, DutyRule]]:
+    every = {r.id: r for other in loaded.values() for r in other.rules}
+    return {code: {**every, **{r.id: r for r in own.rules}} for code, own in loaded.items()}
 
 
 def init_app(app) -> None:
-    """Load the duty packs once at start-up."""
-    app.extensions["portal.duties"] = load_duty_packs(Path(app.config["CONTENT_PATH"]))
+    """Load the duty packs once at start-up, with each jurisdiction's rules by id."""
+    loaded = load_duty_packs(Path(app.config["CONTENT_PATH"]))
+    app.extensions["portal.duties"] = loaded
+    app.extensions["portal.duty_rules"] = _rule_maps(loaded)
+    app.extensions["portal.duty_immediate"] = sorted({r.id for p in loaded.values() for r in p.rules if r.immediate})
