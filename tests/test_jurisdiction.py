@@ -82,6 +82,8 @@ HELP_RULES = [
     (lambda p: p["lines"][1].pop("url"), "needs a `number`, a `url` or `check_local`"),
     (lambda p: p["lines"][2].update(number="1-800-000-0000"), "marked `confirmed: false` but states `number`"),
     (lambda p: p["lines"][0].update(roles=["hotline"]), "unknown role 'hotline'"),
+    (lambda p: p["lines"][1].update(roles=["takedown", "removal_requests"]),
+     "a service that takes removal requests needs a `number`"),
     (lambda p: p["lines"][2]["check_local"].update(ko="상담교사에게 물어보세요."), "`check_local` in ko must say"),
 ]
 

@@ -99,6 +99,9 @@ def help_problems(data: object) -> list[str]:
         if not (item.get("number") or item.get("url") or item.get("check_local")):
             problems.append(f"{where}: needs a `number`, a `url` or `check_local` (how to reach it)")
         problems += [f"{where}: unknown role {role!r}" for role in item.get("roles", ()) if role not in HELP_ROLES]
+        if "removal_requests" in item.get("roles", ()) and not item.get("number"):
+            problems.append(f"{where}: a service that takes removal requests needs a `number` (the packet says "
+                            "to call it)")
         problems += [f"{where}: {problem}" for problem in local_authority_problems(item.get("check_local"))]
         problems += [f"{where}: {problem}" for problem in unconfirmed_problems(item, stated=("number", "url"))]
     return problems
