@@ -196,6 +196,30 @@ def test_per_address_limit_stops_a_spray(app):
     assert "시도 횟수가 너무 많습니다" in responses[-1].get_data(as_text=True)
 
 
+def test_in_memory_limits_count_and_forget_without_a_thread_per_request():
+    """Without Redis the counters live in the process: a spray is still stopped (above), and a request more than
+    10 ms after the last no longer starts a thread of its own to sweep old counters (limits' default did)."""
+    from limits import parse
+    from limits.storage import storage_from_string
+    from limits.strategies import FixedWindowRateLimiter
+
+    storage = storage_from_string("memory://")  # what the portal gets for its default RATELIMIT_STORAGE_URI
+    limiter = FixedWindowRateLimiter(storage)
+    timers = set()
+    for _ in range(25):  # half a second of requests 20 ms apart
+        assert limiter.hit(parse("1000 per minute"), "a")
+        timers.add(id(storage.timer))
+        time.sleep(0.02)
+    assert len(timers) <= 2  # the first sweep, and at most one more a second
+    assert limiter.get_window_stats(parse("1000 per minute"), "a").remaining == 975
+    storage.SWEEP_SECONDS = 0.05
+    storage.timer.cancel()
+    storage.timer.join()
+    storage.incr("short", 0.01)
+    time.sleep(0.3)
+    assert "short" not in storage.storage  # swept: an old counter does not stay in memory
+
+
 def test_concurrent_sign_ins_never_fail(app, make_user):
     """A class signing in at once: every sign-in succeeds, none fails with a locked database."""
     import threading
