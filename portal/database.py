@@ -65,6 +65,21 @@ def write_phase():
         g.portal_write_phase = False
 
 
+def commit_keeping_loaded(session: Session) -> None:
+    """Commit without expiring what the session loaded, so that the page rendered next does not read it all again.
+
+    For a view that loaded its objects inside the transaction it now commits (a case file, read under the write
+    lock it takes to record the view) or that only read (a form's checks before its write phase): what it holds is
+    what was committed. Anything changed later is seen on the next request, as with any page.
+    """
+    session = session() if callable(session) else session  # the scoped session's current one
+    keep, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = keep
+
+
 def configure_engine(engine: Engine) -> None:
     """Turn on WAL, FULL sync and foreign keys for SQLite, and begin writers IMMEDIATE."""
     if engine.dialect.name != "sqlite":

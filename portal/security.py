@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user, logout_user
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import joinedload
 
 from portal.extensions import db
 from portal.models import Role, User
@@ -38,7 +39,8 @@ def _load_user(token: str) -> User | None:
     except ValueError:
         return None
     try:
-        user = db.session.get(User, user_id)
+        # The school comes in the same statement: every signed-in page reads it (its time zone, its pack).
+        user = db.session.get(User, user_id, options=[joinedload(User.school)])
         if user is None or user.session_version != version or not user.active:
             return None
         if user.school is not None and not user.school.is_active:

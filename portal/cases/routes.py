@@ -26,6 +26,7 @@ from portal.cases.forms import (
     form_for_kind,
 )
 from portal.cases.packet import document as packet_document
+from portal.database import commit_keeping_loaded
 from portal.extensions import client_address, db
 from portal.forms import EmptyForm
 from portal.i18n import lang_attrs
@@ -194,7 +195,7 @@ def file(public_id: str):
     db.session.execute(Notification.__table__.update().where(Notification.user_id == current_user.id,
                                                              Notification.case_id == case.id,
                                                              Notification.read_at.is_(None)).values(read_at=utcnow()))
-    db.session.commit()
+    commit_keeping_loaded(db.session)  # the case was read in the transaction this ends: the page needs no new read
     return render_template("cases/file.html", **_file_context(case, log_kind=request.args.get("log")))
 
 

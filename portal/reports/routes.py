@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal.database import write_phase
+from portal.database import commit_keeping_loaded, write_phase
 from portal.extensions import client_address, db
 from portal.labels import CATEGORY_LABELS, PLATFORM_LABELS, VICTIM_LABELS, YNU_LABELS
 from portal.messages import message_for
@@ -65,13 +65,18 @@ def _to_utc(value):
     return value.replace(tzinfo=ZoneInfo(current_user.school.timezone)).astimezone(UTC)
 
 
-def _staff_choices() -> list[tuple[int, str]]:
-    staff = db.session.scalars(select(User).where(
-        User.school_id == current_user.school_id, User.id != current_user.id, User.active.is_(True),
-        User.role.in_([Role.COUNSELOR, Role.SCHOOL_ADMIN, Role.TEACHER])).order_by(User.role, User.display_name))
+def _staff() -> list[User]:
+    """The school's active staff: who the report may leave out (teachers too), and who it can be routed to."""
+    return list(db.session.scalars(select(User).where(
+        User.school_id == current_user.school_id, User.active.is_(True),
+        User.role.in_([Role.COUNSELOR, Role.SCHOOL_ADMIN, Role.TEACHER])).order_by(User.id)))
+
+
+def _staff_choices(staff: list[User]) -> list[tuple[int, str]]:
     from portal.navigation import role_name
 
-    return [(u.id, f"{u.display_name} ({role_name(u.role)})") for u in staff]
+    others = sorted((u for u in staff if u.id != current_user.id), key=lambda u: (u.role, u.display_name))
+    return [(u.id, f"{u.display_name} ({role_name(u.role)})") for u in others]
 
 
 def _report_data(form: ReportForm) -> cases.ReportData:
@@ -112,18 +117,21 @@ def new():
 def form():
     """The form, its review step and the submission, without keeping anything outside the page."""
     form = ReportForm()
-    form.excluded.choices = _staff_choices()
+    staff = _staff()
+    form.excluded.choices = _staff_choices(staff)
     if request.method == "GET":
         form.submission_token.data = secrets.token_urlsafe(24)
         return render_template("reports/form.html", form=form)
     action = request.form.get("action")
-    if action == "edit" or not form.validate_on_submit() or not _routable(form):
+    if action == "edit" or not form.validate_on_submit() or not _routable(form, staff):
         return render_template("reports/form.html", form=form), 200 if action == "edit" else 422
     if action != "submit":
         return render_template("reports/review.html", form=form, labels=_labels())
     token = _token(form)
     data = _report_data(form)
-    db.session.rollback()  # the checks above only read; the writes below take the write lock (database.READ_FIRST)
+    # The checks above only read: end their transaction (keeping the user and school they loaded), so that the
+    # writes below begin one that takes the write lock (database.READ_FIRST).
+    commit_keeping_loaded(db.session)
     with write_phase():
         try:
             case, created = cases.submit_report(db.session, current_user, data, token, client_address())
@@ -140,10 +148,11 @@ def form():
 
 
 
-def _routable(form: ReportForm) -> bool:
+def _routable(form: ReportForm, staff: list[User]) -> bool:
     """Refuse, on the form, exclusions that would leave the report with nobody to receive it."""
     try:
-        cases.check_routable(db.session, current_user.school, form.excluded.data or [])
+        cases.check_routable(db.session, current_user.school, form.excluded.data or [],
+                             staff=[u for u in staff if u.role != Role.TEACHER])
     except cases.CaseError as error:
         form.excluded.errors = [message_for(error)]
         return False

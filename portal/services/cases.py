@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import and_, exists, func, inspect, literal, or_, select, true, tuple_, update
+from sqlalchemy import and_, exists, func, insert, inspect, literal, or_, select, true, tuple_
 from sqlalchemy import case as sql_case
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload, undefer_group
 
-from portal.database import insert_if_missing
 from portal.models import (
     Case,
     CaseAssignee,
@@ -41,7 +42,6 @@ from portal.models.cases import (
 from portal.services import audit, channel, district_signal, duties, figures, notify
 from portal.services.background import CHECKS
 from portal.services.errors import ServiceError
-from portal.services.schools import lead_counselor
 
 
 class CaseError(ServiceError):
@@ -107,7 +107,9 @@ def load_case(session: Session, user: User, public_id: str, action: str | None, 
               check=may_view) -> Case:
     """Load a case the user may see, auditing the access as `action`; anything else is recorded and reported as
     not found. With action None only a denial is recorded: the service that acts on the case records what it did."""
-    case = session.scalar(select(Case).where(Case.public_id == public_id))
+    # Who may see it comes with the case, in the same statement: every check reads both lists.
+    case = session.scalars(select(Case).where(Case.public_id == public_id)
+                           .options(joinedload(Case.exclusions), joinedload(Case.assignees))).unique().one_or_none()
     if case is None or not check(user, case):
         audit.record(session, "case_denied", actor=user, case_id=case.id if case else None,
                      school_id=user.school_id, address=address)
@@ -129,7 +131,7 @@ def load_file(session: Session, case: Case) -> Case:
     """The case again with everything its file shows, one statement for each kind of thing (its log, its
     counselors, …) rather than one for each author: after the commit of its audit row every attribute is stale."""
     return session.scalars(select(Case).where(Case.id == inspect(case).identity[0]).options(
-        undefer_group("text"), joinedload(Case.school), joinedload(Case.reporter), selectinload(Case.exclusions),
+        undefer_group("text"), joinedload(Case.school), joinedload(Case.reporter),
         selectinload(Case.assignees).joinedload(CaseAssignee.user), selectinload(Case.duties),
         selectinload(Case.entries).joinedload(ResponseEntry.author),
         selectinload(Case.messages).joinedload(CaseMessage.author),
@@ -141,42 +143,63 @@ def load_file(session: Session, case: Case) -> Case:
 
 def next_reference(session: Session, school: School, year: int) -> str:
     """The next reference of a school's year, e.g. HANBIT-2026-0007, unique under concurrent submissions."""
-    # One counter row per school and year, bumped by a single UPDATE … RETURNING: the row lock it takes makes a
-    # concurrent report wait until this transaction ends, and PostgreSQL then re-reads the committed number, so
-    # no two transactions get the same one (SQLite has one writer at a time anyway). Not a sequence: references
-    # are per school and year and must have no gaps (a sequence skips the numbers of rolled-back reports). Not a
-    # read-then-write: that one could read a number from the session's identity map instead of the locked row.
-    insert_if_missing(session, CaseCounter, school_id=school.id, year=year, last_number=0)
-    number = session.execute(
-        update(CaseCounter).where(CaseCounter.school_id == school.id, CaseCounter.year == year)
-        .values(last_number=CaseCounter.last_number + 1).returning(CaseCounter.last_number)).scalar_one()
+    # One counter row per school and year, created or bumped by a single INSERT … ON CONFLICT DO UPDATE …
+    # RETURNING: the row lock it takes makes a concurrent report wait until this transaction ends, and
+    # PostgreSQL then re-reads the committed number, so no two transactions get the same one (SQLite has one
+    # writer at a time anyway). Not a sequence: references are per school and year and must have no gaps (a
+    # sequence skips the numbers of rolled-back reports). Not a read-then-write: that one could read a number from
+    # the session's identity map instead of the locked row.
+    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = upsert(CaseCounter).values(school_id=school.id, year=year, last_number=1)
+    number = session.execute(statement.on_conflict_do_update(
+        index_elements=[CaseCounter.school_id, CaseCounter.year],
+        set_={"last_number": CaseCounter.last_number + 1}).returning(CaseCounter.last_number)).scalar_one()
     return f"{school.code.upper()}-{year}-{number:04d}"
 
 
-def _recipients(session: Session, school: School, excluded: set[int]) -> list[User]:
-    counselors = session.scalars(select(User).where(User.school_id == school.id, User.role == Role.COUNSELOR,
-                                                    User.active.is_(True)).order_by(User.id)).all()
-    counselors = [c for c in counselors if c.id not in excluded]
-    if counselors:
+@dataclass
+class Routing:
+    """Who a new case at a school reaches (its recipients), and the lead counselor, who is told of it too."""
+
+    recipients: list[User]
+    lead: User | None
+
+
+def school_staff(session: Session, school: School) -> list[User]:
+    """The school's active counselors and school admins: everyone a case can be routed to, in one statement."""
+    return list(session.scalars(select(User).where(
+        User.school_id == school.id, User.role.in_([Role.COUNSELOR, Role.SCHOOL_ADMIN]), User.active.is_(True))
+        .order_by(User.id)))
+
+
+def routing(staff: list[User], school: School, excluded: set[int]) -> Routing:
+    """Route by the school's rule among `staff` (school_staff's list) without those excluded: its counselors (the
+    lead alone when the school routes to the lead), else its school admins. Recipients may be empty."""
+    counselors = [u for u in staff if u.role == Role.COUNSELOR]
+    lead = next((c for c in counselors if c.is_lead), None)
+    chosen = [c for c in counselors if c.id not in excluded]
+    if chosen:
         if school.routing == "lead":
-            lead = [c for c in counselors if c.is_lead]
-            return lead or counselors
-        return sorted(counselors, key=lambda c: not c.is_lead)
-    admins = session.scalars(select(User).where(User.school_id == school.id, User.role == Role.SCHOOL_ADMIN,
-                                                User.active.is_(True)).order_by(User.id)).all()
-    return [a for a in admins if a.id not in excluded]
+            recipients = [c for c in chosen if c.is_lead] or chosen
+        else:
+            recipients = sorted(chosen, key=lambda c: not c.is_lead)
+    else:
+        recipients = [u for u in staff if u.role == Role.SCHOOL_ADMIN and u.id not in excluded]
+    return Routing(recipients, lead if lead is not None and lead.id not in excluded else None)
 
 
-def check_routable(session: Session, school: School, excluded: set[int] | list[int]) -> list[User]:
+def check_routable(session: Session, school: School, excluded: set[int] | list[int],
+                   staff: list[User] | None = None) -> Routing:
     """The people a new case at this school would reach; CaseError("nobody_to_receive") when there is nobody.
 
     A report must always reach someone responsible at the school. District admins never see case content, so
     they are no fallback: an exclusion that leaves nobody is refused and the reporter is told whom else to tell.
+    `staff` is school_staff's list when the caller has read it already.
     """
-    recipients = _recipients(session, school, set(excluded))
-    if not recipients:
+    found = routing(school_staff(session, school) if staff is None else staff, school, set(excluded))
+    if not found.recipients:
         raise CaseError("nobody_to_receive" if excluded else "school_unstaffed")
-    return recipients
+    return found
 
 
 def submit_report(session: Session, reporter: User, data: ReportData, token: str,
@@ -196,7 +219,7 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
         return _same_sender(existing, reporter), False
     now = now or utcnow()
     excluded = set(data.excluded_ids)
-    recipients = check_routable(session, school, excluded)
+    route = check_routable(session, school, excluded)
     reference = next_reference(session, school, now.year)  # also serializes this school's new cases
     if reporter is None:
         check_channel_limit(session, school, now)
@@ -212,11 +235,12 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
         reporter_id=reporter.id if reporter else None, submission_token=token, created_at=now, updated_at=now,
     )
     session.add(case)
-    # The checklist and the first deadline go in with the case, in one flush: nothing is read back from a table
-    # the case was just written to (fewer statements while SQLite's write lock is held).
-    _start_checklist(session, case, now, police_told_at=(data.police_told_at or now) if data.police_told else None,
-                     guardians_told=data.guardians_told == "yes")
-    refresh_next_due(case)
+    # The first deadline goes in with the case, its checklist right after in one statement: nothing is read back
+    # from a table the case was just written to (fewer statements while SQLite's write lock is held).
+    checklist = _checklist(case, now, police_told_at=(data.police_told_at or now) if data.police_told else None,
+                           guardians_told=data.guardians_told == "yes")
+    case.next_due_at = min((d.at for d in _open_deadlines(case, school, [
+        (item.duty_id, item.due_at) for item in checklist if item.done_at is None], now)), default=None)
     try:
         session.flush()
     except IntegrityError:
@@ -226,19 +250,20 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
         if existing is None:
             raise
         return _same_sender(existing, reporter), False
+    if checklist:  # one INSERT for every item (the ORM would send one each: their ids are not needed here)
+        session.execute(insert(DutyItem), [_row(item, case_id=case.id) for item in checklist])
     if receipt is not None:
         channel.store_receipt(session, case.id, *receipt)
     for user_id in excluded:
         session.add(CaseExclusion(case_id=case.id, user_id=user_id))
-    for user in recipients:
+    for user in route.recipients:
         session.add(CaseAssignee(case_id=case.id, user_id=user.id, added_at=now))
     figures.count_opened(session, case)
     # An anonymous case keeps no address, not even in its audit rows.
     audit.record(session, "case_created", actor=reporter, case_id=case.id, school_id=school.id,
                  target=None if reporter else "anonymous", address=address if reporter else None)
     session.flush()
-    lead = lead_counselor(session, school.id)
-    to_notify = list(recipients) + ([lead] if lead and lead.id not in excluded else [])
+    to_notify = route.recipients + ([route.lead] if route.lead else [])
     notify.notify(session, to_notify, case, NEW_CASE_NOTICES[data.kind])
     return case, True
 
@@ -278,16 +303,24 @@ def victim_may_be_minor(case: Case) -> bool:
     return case.classification == "minor_sex_crime" or case.victim_kind in ("student", "unknown")
 
 
-def _start_checklist(session: Session, case: Case, start: datetime, *, police_told_at: datetime | None = None,
-                     guardians_told: bool = False) -> None:
-    """Add the case's checklist items, due from `start`; what the reporter already did counts as done."""
+def _checklist(case: Case, start: datetime, *, police_told_at: datetime | None = None,
+               guardians_told: bool = False) -> list[DutyItem]:
+    """The case's checklist items, due from `start`; what the reporter already did counts as done."""
+    items = []
     for rule in applicable_rules(case):
         item = DutyItem(duty_id=rule.id, satisfied_by=rule.satisfied_by, due_at=rule.due(start, case.urgent))
         if rule.satisfied_by == "police_report" and police_told_at is not None:
             item.done_at = police_told_at  # the reporter already told the police
         if rule.satisfied_by == "guardian_contact" and guardians_told:
             item.done_at = start
-        case.duties.append(item)  # the relationship sets case_id when the case is new and has no id yet
+        items.append(item)
+    return items
+
+
+def _row(item: DutyItem, **values) -> dict:
+    """A checklist item as the columns of its INSERT."""
+    return {"duty_id": item.duty_id, "satisfied_by": item.satisfied_by, "due_at": item.due_at,
+            "done_at": item.done_at, **values}
 
 
 def classify(session: Session, user: User, case: Case, classification: str, address: str | None = None,
@@ -303,7 +336,7 @@ def classify(session: Session, user: User, case: Case, classification: str, addr
     case.updated_at = now
     session.add(ResponseEntry(case_id=case.id, author_id=user.id, kind=f"classified_{classification}",
                               happened_at=now, logged_at=now))
-    _start_checklist(session, case, now)
+    case.duties.extend(_checklist(case, now))
     refresh_next_due(case)
     audit.record(session, "case_classified", actor=user, case_id=case.id, school_id=case.school_id,
                  target=f"classification:{classification}", address=address)
