@@ -365,7 +365,9 @@ def main() -> None:
             name = f"page{number}.html"
             (www / name).write_bytes(body)  # nginx serves the identical bytes
             wrk(base + path, 1, conns, headers)  # warm up: the first render fills the page cache
-            seconds = max(duration, 4) if think else duration  # a reader sends a page every second or so
+            # A reader sends a page every second or so: 32 readers give ~30 pages a second, and the p99 of an 8-second
+            # run is its 3rd-slowest page (it varied 48-92 ms between runs); 20 seconds make it the 6th of ~600.
+            seconds = max(duration, 4 if args.smoke else 20) if think else duration
             ours = wrk(base + path, seconds, conns, headers, think)
             theirs = wrk(f"{reference}/{name}", seconds, conns, think=think)
             rows.append((label, len(body), conns, ours, theirs, think))
