@@ -1,7 +1,7 @@
 """Every performance figure of the README in one run, each against a reference measured in the same run.
 
     .venv/bin/python bench/run.py [--smoke] [--duration 8] [--connections 50] [--server granian|waitress]
-                                  [--submitters 16] [--postgres-url URL] [--reports-only]
+                                  [--submitters 16] [--postgres-url URL] [--reports-only] [--pages-on-postgres]
 
 Starts `portal serve --demo` on a free loopback port (a fresh instance folder, its own demo password) and nginx
 serving, from memory-backed files, the identical bytes of each page the portal is asked for; drives both with wrk
@@ -11,7 +11,8 @@ it) and its figures mean nothing. Needs wrk and nginx (apt-get install wrk nginx
 
 The last rows are reports per second: `--submitters` teachers (16) send the report form at once to `portal serve`
 with its defaults, on SQLite and on PostgreSQL (`--postgres-url`, a server where it creates and drops a database of
-its own), counted as cases in the database; `--reports-only` runs just those.
+its own), counted as cases in the database; `--reports-only` runs just those. With `--pages-on-postgres` the pages
+are served from a database of their own on that server instead of SQLite (a district's set-up).
 """
 
 from __future__ import annotations
@@ -70,19 +71,28 @@ def ensure_tools() -> None:
 
 
 @contextmanager
-def portal(server: str | None):
-    """The demo portal on a free port; yields (base URL, demo password, its log)."""
+def portal(server: str | None, postgres_url: str | None = None):
+    """The demo portal on a free port, on SQLite in its instance folder or on a database of its own on the
+    PostgreSQL server of `postgres_url`; yields (base URL, demo password, its log, its process, the instance, the
+    database URL or None)."""
     password = "bench-" + secrets.token_urlsafe(12)
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as instance:
         env = {k: v for k, v in os.environ.items() if k != "PORTAL_DATABASE_URL"}
         # wrk is one client address: the default per-address limit (3000 a minute) would answer it with 429s.
         env.update(PORTAL_INSTANCE_PATH=instance, PORTAL_DEMO_PASSWORD=password,
                    PORTAL_RATELIMIT_DEFAULT="100000000 per minute")
+        url = fresh_database(postgres_url, "pages") if postgres_url else None
+        if url:
+            env["PORTAL_DATABASE_URL"] = url
         log = Path(instance) / "server.log"
         started: list[subprocess.Popen] = []
-        with served(env, "--demo", "--no-background", *(["--server", server] if server else []), log=log,
-                    started=started) as base:
-            yield base, password, log, started[0], Path(instance)
+        try:
+            with served(env, "--demo", "--no-background", *(["--server", server] if server else []), log=log,
+                        started=started) as base:
+                yield base, password, log, started[0], Path(instance), url
+        finally:
+            if url:
+                drop_database(url)
 
 
 @contextmanager
@@ -132,11 +142,13 @@ def wrk(url: str, duration: int, connections: int, headers: dict[str, str] | Non
     return {"rate": rate, "p99": p99}
 
 
-def cold_start(instance: Path, server: str | None) -> dict[str, float]:
+def cold_start(instance: Path, server: str | None, database_url: str | None = None) -> dict[str, float]:
     """Seconds from starting `portal serve` on an instance that already exists (a restart: no migration to apply,
     no demo to seed) to its first 200 on /healthz and on a lesson page."""
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if k != "PORTAL_DATABASE_URL"}, "PORTAL_INSTANCE_PATH": str(instance)}
+    if database_url:
+        env["PORTAL_DATABASE_URL"] = database_url
     command = [sys.executable, "-c", "from portal.cli import main; main()", "serve", "--port", str(port),
                "--no-background", *(["--server", server] if server else [])]
     base, found = f"http://127.0.0.1:{port}", {}
@@ -326,6 +338,8 @@ def main() -> None:
     parser.add_argument("--postgres-url", default=os.environ.get("PORTAL_TEST_POSTGRES_URL", POSTGRES_URL),
                         help="a PostgreSQL the reports measure may create its own database in")
     parser.add_argument("--reports-only", action="store_true", help="only the reports-per-second rows")
+    parser.add_argument("--pages-on-postgres", action="store_true",
+                        help="serve the pages from a database on --postgres-url instead of SQLite")
     args = parser.parse_args()
     duration, connections, signed_in_connections = (1, 4, 4) if args.smoke else (args.duration, args.connections, 32)
     report_lines = report_rows(args.postgres_url, 4 if args.smoke else args.submitters, duration)
@@ -336,7 +350,8 @@ def main() -> None:
         return
     ensure_tools()
     rows = []
-    with portal(args.server) as (base, password, log, proc, instance), nginx() as (reference, www):
+    pages_url = args.postgres_url if args.pages_on_postgres else None
+    with portal(args.server, pages_url) as (base, password, log, proc, instance, url), nginx() as (reference, www):
         server = re.search(r"\((granian[^;]*|waitress)", log.read_text())
         # A teacher files reports first, so that the counselor's pages show cases, as at a school.
         teacher = Browser(base)
@@ -372,9 +387,9 @@ def main() -> None:
             theirs = wrk(f"{reference}/{name}", seconds, conns, think=think)
             rows.append((label, len(body), conns, ours, theirs, think))
         processes = memory(proc.pid)
-        restart = cold_start(instance, args.server)
+        restart = cold_start(instance, args.server, url)
     machine = f"{os.cpu_count()} CPU(s), {platform.system()} {platform.release()}, " \
-              f"{server.group(1) if server else 'server ?'}"
+              f"{server.group(1) if server else 'server ?'}, pages on {'PostgreSQL' if pages_url else 'SQLite'}"
     print(f"machine: {machine}; wrk -t2 -d{duration}s; nginx serves the same bytes in the same run; the default "
           "per-address rate limit is lifted (wrk is one address); \"users reading\" wait 0.5-1.5 s between pages"
           + (" (smoke run: the figures mean nothing)" if args.smoke else ""))
