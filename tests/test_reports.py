@@ -171,6 +171,31 @@ def test_routing_lead_only(app, client, staff, login):
     assert _assignees(app, only_case(app).id) == {staff["lead"]}
 
 
+def test_a_lead_changed_while_the_report_is_sent_gets_it(app, client, staff, login, monkeypatch):
+    """The form checks who would receive the report, then the writes route it: a new lead named in between is the
+    one who gets it (the routing reads roles and the lead as they are when it writes, not as the checks saw them)."""
+    from contextlib import contextmanager
+
+    from portal.database import write_phase
+
+    with app.app_context():
+        db.session.execute(db.update(School).values(routing="lead"))
+        db.session.commit()
+
+    @contextmanager
+    def lead_handed_over_first():
+        with db.engine.begin() as conn:  # the school admin names another lead, committed before the writes
+            conn.execute(db.update(User).where(User.id == staff["lead"]).values(is_lead=False))
+            conn.execute(db.update(User).where(User.id == staff["counselor"]).values(is_lead=True))
+        with write_phase():
+            yield
+
+    monkeypatch.setattr("portal.reports.routes.write_phase", lead_handed_over_first)
+    login(client, staff["teacher"])
+    assert file_report(client).status_code == 302
+    assert _assignees(app, only_case(app).id) == {staff["counselor"]}
+
+
 def test_excluded_staff_never_get_the_case(app, client, staff, login):
     login(client, staff["teacher"])
     file_report(client, excluded=[str(staff["lead"])])

@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal.database import commit_keeping_loaded, write_phase
+from portal.database import write_phase
 from portal.extensions import client_address, db
 from portal.labels import CATEGORY_LABELS, PLATFORM_LABELS, VICTIM_LABELS, YNU_LABELS
 from portal.messages import message_for
@@ -129,9 +129,9 @@ def form():
         return render_template("reports/review.html", form=form, labels=_labels())
     token = _token(form)
     data = _report_data(form)
-    # The checks above only read: end their transaction (keeping the user and school they loaded), so that the
-    # writes below begin one that takes the write lock (database.READ_FIRST).
-    commit_keeping_loaded(db.session)
+    # The checks above only read; the writes below take the write lock (database.READ_FIRST). The rollback also
+    # expires what the checks loaded, so that routing decides on the roles, lead and routing rule as they are now.
+    db.session.rollback()
     with write_phase():
         try:
             case, created = cases.submit_report(db.session, current_user, data, token, client_address())
