@@ -70,9 +70,10 @@ def write_phase():
 def commit_keeping_loaded(session: Session) -> None:
     """Commit without expiring what the session loaded, so that the page rendered next does not read it all again.
 
-    For a view that loaded its objects inside the transaction it now commits (a case file, read under the write
-    lock it takes to record the view) or that only read (a form's checks before its write phase): what it holds is
-    what was committed. Anything changed later is seen on the next request, as with any page.
+    For a view that loaded its objects inside the transaction it now commits and only renders them afterwards (a
+    case file, read in the transaction that records the view): what it shows is what it checked. Never before a
+    transaction that decides from those objects: a later SELECT does not refresh attributes already loaded, so a
+    role or a lead changed meanwhile would go unseen (the report form rolls back instead).
     """
     session = session() if callable(session) else session  # the scoped session's current one
     keep, session.expire_on_commit = session.expire_on_commit, False
@@ -132,38 +133,44 @@ BUSY_TIMEOUT_SECONDS = 15
 
 
 class WriterQueue:
-    """This process's SQLite writers, one at a time, each woken as soon as the one before has committed.
+    """This process's SQLite writers, one at a time, each let in as soon as the one before has committed.
 
     A write transaction begins IMMEDIATE and takes SQLite's one write lock; a second writer waits in SQLite's busy
     handler, which sleeps 1, 2, 5, 10 … 100 ms between tries, so under load the lock stands free while waiters
     sleep and one writer can lose many rounds in a row (reports' p99 was 0.9 s at 137 a second). Threads of this
-    process queue here instead, on a lock released right after the commit. Other processes (a second worker,
-    `portal tick`) still meet SQLite's busy handler, and a writer that waits longer than busy_timeout here goes on
-    to SQLite's own wait, so nothing waits longer than it did.
+    process queue here instead, first come first served, and the turn is handed to the next one right after the
+    commit, rollback or close. Other processes (a second worker, `portal tick`) still meet SQLite's busy handler.
+    A writer waits here at most `timeout` (busy_timeout), then goes on without a turn to SQLite's own wait.
     """
 
     def __init__(self, timeout: float):
         self._mutex = threading.Lock()
-        self._waiting: deque[threading.Event] = deque()  # first come, first served: the lock is handed over
+        self._waiting: deque[threading.Event] = deque()
         self._held = False
-        self._holder = None  # the DB-API connection whose write transaction is open
+        self._holder = None  # the DB-API connection whose write transaction has the turn
         self._timeout = timeout
 
     def enter(self, dbapi_connection) -> None:
         if self._holder is dbapi_connection:
             return
+        # Made before the mutex is taken: an allocation under it could run a collection whose finalizer rolls back
+        # a forgotten connection and calls leave(), which takes the mutex again.
+        turn = threading.Event()
         with self._mutex:
-            turn = None
-            if self._held:
-                turn = threading.Event()
+            queued = self._held
+            if queued:
                 self._waiting.append(turn)
             else:
                 self._held = True
-        if turn is not None and not turn.wait(self._timeout):
-            with self._mutex:
-                if not turn.is_set():  # still waiting: give up the place, SQLite's busy_timeout decides
-                    self._waiting.remove(turn)
-                    return
+        if queued:
+            try:
+                handed = turn.wait(self._timeout)
+            except BaseException:
+                if self._withdraw(turn):
+                    self._pass_on()  # it came while we were leaving: give it to the next
+                raise
+            if not handed and not self._withdraw(turn):
+                return
         self._holder = dbapi_connection
 
     def leave(self, dbapi_connection) -> None:
@@ -171,11 +178,23 @@ class WriterQueue:
                                                                dbapi_connection):
             return
         self._holder = None
+        self._pass_on()
+
+    def _withdraw(self, turn: threading.Event) -> bool:
+        """Leave the queue; True when the turn was handed over meanwhile (the caller has it)."""
         with self._mutex:
-            if self._waiting:
-                self._waiting.popleft().set()  # the next writer holds it now
-            else:
+            if turn.is_set():
+                return True
+            self._waiting.remove(turn)
+            return False
+
+    def _pass_on(self) -> None:
+        with self._mutex:
+            following = self._waiting.popleft() if self._waiting else None
+            if following is None:
                 self._held = False
+        if following is not None:
+            following.set()  # outside the mutex, for the same reason as in enter()
 
 
 def _then_leave(method, writers: WriterQueue):

@@ -119,3 +119,24 @@ def test_a_writer_that_fails_or_loses_its_connection_lets_the_next_one_in(tmp_pa
     assert time.perf_counter() - started < 1  # not the 15 s of a turn never given back
     with engine.connect() as check:
         assert check.execute(text("SELECT n FROM rows")).scalars().all() == [2]
+
+
+def test_a_writer_that_waits_past_its_time_leaves_the_queue_and_the_turn_goes_on():
+    """A writer kept waiting longer than busy_timeout goes on to SQLite's own wait without a turn, and its place in
+    the queue is given up, so the next writer is not left waiting for it."""
+    import time
+
+    from portal.database import WriterQueue
+
+    queue = WriterQueue(timeout=0.1)
+    first, late, next_one = object(), object(), object()
+    queue.enter(first)
+    started = time.perf_counter()
+    queue.enter(late)  # waits its 0.1 s behind `first`, then goes on without the turn
+    assert 0.09 < time.perf_counter() - started < 1
+    queue.leave(late)  # it never had the turn: nothing to give back
+    queue.leave(first)
+    started = time.perf_counter()
+    queue.enter(next_one)
+    assert time.perf_counter() - started < 0.05  # nobody is left in the queue ahead of it
+    queue.leave(next_one)
