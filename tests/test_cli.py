@@ -318,3 +318,39 @@ def test_upgrading_counts_the_dashboards_figures_of_existing_cases(tmp_path, mon
         db.engine.dispose()
     result = run_portal(["figures", "rebuild"], tmp_path, url)
     assert result.returncode == 0 and "3 cases" in result.stdout
+
+
+def test_upgrading_gives_cases_waiting_to_be_acknowledged_that_deadline_in_the_inbox_order(tmp_path, monkeypatch):
+    """Cases opened before 0013 stored no acknowledgement deadline as their first one (a student's request none at
+    all): the upgrade sets it on the cases still waiting, and leaves the others alone."""
+    from datetime import timedelta
+
+    from conftest import base_config
+
+    from portal import create_app
+    from portal.cli import upgrade_database
+    from portal.models import Case
+    from portal.models.base import utcnow
+
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path))
+    app = create_app(base_config(f"sqlite:///{tmp_path}/old.db", tmp_path))
+    opened = utcnow().replace(microsecond=0)
+    with app.app_context():
+        upgrade_database(revision="0012")
+        school = School(code="hanbit", name_ko="한빛중학교", name_en="Hanbit")
+        db.session.add(school)
+        db.session.flush()
+        rows = {"request": ("new", None), "earlier": ("new", opened + timedelta(minutes=5)),
+                "acknowledged": ("acknowledged", None)}
+        for name, (status, due) in rows.items():
+            db.session.execute(Case.__table__.insert().values(
+                public_id=name, school_id=school.id, reference=f"HANBIT-2026-{name}", kind="student_request",
+                categories="", platforms="", victim_kind="student", urgent=False, victim_knows="unknown",
+                guardians_told="unknown", police_told=False, status=status, submission_token=f"token-{name}",
+                created_at=opened, updated_at=opened, next_due_at=due))
+        db.session.commit()
+        upgrade_database()
+        stored = dict(db.session.execute(select(Case.public_id, Case.next_due_at)).all())
+        assert stored == {"request": opened + timedelta(hours=school.ack_normal_hours),
+                          "earlier": opened + timedelta(minutes=5), "acknowledged": None}
+        db.engine.dispose()

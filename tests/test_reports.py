@@ -276,6 +276,9 @@ def test_student_asks_for_help(app, client, staff, make_user, login):
     assert case.reference in mine and "상담교사 확인 대기" in mine
     assert _assignees(app, case.id) == {staff["lead"], staff["counselor"]}
     assert client.get(f"/cases/{case.public_id}").status_code == 404
+    with app.app_context():  # no checklist yet: its first deadline, for the inbox's order, is acknowledging it
+        stored = db.session.get(Case, case.id)
+        assert stored.next_due_at is not None and stored.next_due_at == cases.ack_deadline(stored)
 
 
 def test_a_report_excluding_everyone_who_could_receive_it_is_refused(app, client, staff, login):

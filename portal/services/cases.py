@@ -233,14 +233,15 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
         police_report_number=data.police_report_number or None, description=data.description or None,
         reporter_relation=data.reporter_relation, reporter_identity=data.reporter_identity or None,
         reporter_id=reporter.id if reporter else None, submission_token=token, created_at=now, updated_at=now,
+        status=CaseStatus.NEW,  # now, not at the INSERT: its first deadline below includes acknowledging it
     )
     session.add(case)
     # The first deadline goes in with the case, its checklist right after in one statement: nothing is read back
     # from a table the case was just written to (fewer statements while SQLite's write lock is held).
     checklist = _checklist(case, now, police_told_at=(data.police_told_at or now) if data.police_told else None,
                            guardians_told=data.guardians_told == "yes")
-    case.next_due_at = min((d.at for d in _open_deadlines(case, school, [
-        (item.duty_id, item.due_at) for item in checklist if item.done_at is None], now)), default=None)
+    case.next_due_at = _earliest(_open_deadlines(case, school, [
+        (item.duty_id, item.due_at) for item in checklist if item.done_at is None], now))
     try:
         session.flush()
     except IntegrityError:
@@ -600,7 +601,11 @@ def hand_over_to_lead(session: Session, actor: User, lead: User, address: str | 
 
 def refresh_next_due(case: Case) -> None:
     """Store the case's earliest open deadline (for the inbox's order); call after anything that changes one."""
-    case.next_due_at = min((d.at for d in deadlines(case, utcnow())), default=None)
+    case.next_due_at = _earliest(deadlines(case, utcnow()))
+
+
+def _earliest(found: list[Deadline]) -> datetime | None:
+    return min((d.at for d in found), default=None)
 
 
 def refresh_school_deadlines(session: Session, school: School) -> None:
