@@ -65,8 +65,6 @@ def upgrade_database(revision: str = "head") -> None:
     upgrade(directory=MIGRATIONS, revision=revision)
 
 
-
-
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

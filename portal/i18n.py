@@ -45,7 +45,7 @@ def current_locale():
     times (each translated string), and get_locale() makes three context look-ups a call (1.6 µs)."""
     try:
         locale = g._flask_babel.babel_locale  # where get_locale() and force_locale() keep it
-    except AttributeError:
+    except (AttributeError, RuntimeError):  # not chosen yet, or no app context (get_locale() says None)
         locale = None
     return locale if locale is not None else get_locale()
 
@@ -125,7 +125,7 @@ class PortalRequest(Request):
 
     @cached_property
     def wtforms_translations(self):
-        return _wtforms_catalog(get_locale())
+        return _wtforms_catalog(current_locale())
 
 
 def localized(value: dict[str, str] | None) -> str:
@@ -163,12 +163,12 @@ DATE_PATTERNS = {"ko": "yyyy년 M월 d일", "en": "d MMMM yyyy"}
 
 def show_datetime(value, _fmt: str = "short") -> str:
     """A date and time as the page's language writes it, with a four-digit year."""
-    return _formatted(value, "datetime", get_locale(), get_timezone()) if value else ""
+    return _formatted(value, "datetime", current_locale(), get_timezone()) if value else ""
 
 
 def show_date(value, _fmt: str = "long") -> str:
     """A date as the page's language writes it, with a four-digit year."""
-    return _formatted(value, "date", get_locale(), get_timezone()) if value else ""
+    return _formatted(value, "date", current_locale(), get_timezone()) if value else ""
 
 
 # Babel takes about 7 µs a date and an inbox page shows a hundred; the same moments come back page after page (a

@@ -5,9 +5,10 @@ from __future__ import annotations
 from functools import cache
 
 from flask import Flask
-from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
+
+from portal.i18n import current_locale
 
 # Each vocabulary has one home, here; forms and templates take their choices from it.
 CATEGORY_LABELS = {
@@ -184,7 +185,7 @@ def entry_author(entry) -> Markup:
 
 def label(group: str, code: str | None) -> str:
     """The translated name of a stored code."""
-    return _names(group, get_locale()).get(code or "", code or "")
+    return _names(group, current_locale()).get(code or "", code or "")
 
 
 @cache
