@@ -33,8 +33,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     _finalize_config(app)
 
-    from portal import errors, i18n, jurisdiction, labels, navigation, security
+    from portal import errors, forms, i18n, jurisdiction, labels, navigation, security
     from portal.extensions import babel, csrf, db, limiter, login_manager
+
+    forms.use_fast_html_params()
 
     db.init_app(app)
     with app.app_context():
