@@ -9,6 +9,7 @@ from flask import Flask, abort, current_app, flash, g, redirect, request, sessio
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user, logout_user
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import joinedload
 
@@ -32,6 +33,11 @@ CSP = "; ".join(
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
 
 
+# The school comes in the same statement: every signed-in page reads it (its time zone, its pack). Made once: every
+# signed-in request runs it.
+_USER = select(User).where(User.id == bindparam("user_id")).options(joinedload(User.school))
+
+
 def _load_user(token: str) -> User | None:
     """Load the user named in the session, only while the session version still matches."""
     try:
@@ -39,8 +45,7 @@ def _load_user(token: str) -> User | None:
     except ValueError:
         return None
     try:
-        # The school comes in the same statement: every signed-in page reads it (its time zone, its pack).
-        user = db.session.get(User, user_id, options=[joinedload(User.school)])
+        user = db.session.scalars(_USER, {"user_id": user_id}).one_or_none()
         if user is None or user.session_version != version or not user.active:
             return None
         if user.school is not None and not user.school.is_active:

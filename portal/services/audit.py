@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from portal.crypto import audit_mac
@@ -18,18 +18,24 @@ from portal.services.background import CHECKS
 GENESIS = "0" * 64
 
 
-def _digest(prev_hash: str, row: AuditEvent) -> str:
+# The columns a row's hash covers, in the order they are hashed (then the previous row's hash).
+CHAINED = ("id", "at", "actor_id", "actor_role", "action", "school_id", "case_id", "target", "address")
+
+
+def _digest(prev_hash: str, values: dict) -> str:
     """The row's link in the chain: an HMAC under the audit key, which is kept outside the database, so someone who
     can only write to the database cannot rewrite rows and recompute the chain after them."""
-    body = json.dumps(
-        [
-            row.id, row.at.isoformat(), row.actor_id, row.actor_role, row.action,
-            row.school_id, row.case_id, row.target, row.address, prev_hash,
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    body = json.dumps([values["id"], values["at"].isoformat(), *(values[name] for name in CHAINED[2:]), prev_hash],
+                      ensure_ascii=False, separators=(",", ":"))
     return audit_mac(body)
+
+
+# Every case view, report and sign-in appends a row: the statements are made once, and the row goes in without the
+# ORM's unit of work (nothing reads it back in the same transaction; the chain is read by verify below).
+_HEAD = select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == 1).with_for_update()
+_APPEND = AuditEvent.__table__.insert()
+_MOVE_HEAD = AuditHead.__table__.update().where(AuditHead.__table__.c.id == 1).values(
+    last_id=bindparam("new_id"), last_hash=bindparam("new_hash"))
 
 
 def record(
@@ -41,30 +47,29 @@ def record(
     case_id: int | None = None,
     target: str | None = None,
     address: str | None = None,
-) -> AuditEvent:
+) -> None:
     """Append one row to the chain inside the caller's transaction. Never put case text in `target`."""
-    head = session.scalar(select(AuditHead).where(AuditHead.id == 1).with_for_update())
+    head = session.execute(_HEAD).first()  # its row lock serializes appends (SQLite: the write lock)
     if head is None:  # a fresh database: concurrent first rows must not race to create the head twice
         insert_if_missing(session, AuditHead, id=1, last_id=0, last_hash=GENESIS)
-        head = session.scalar(select(AuditHead).where(AuditHead.id == 1).with_for_update())
+        head = session.execute(_HEAD).first()
+    last_id, last_hash = head
     actor_role = actor.role if actor is not None and getattr(actor, "is_authenticated", False) else None
-    row = AuditEvent(
-        id=head.last_id + 1,
-        at=utcnow().replace(microsecond=0),
-        actor_id=actor.id if actor_role else None,
-        actor_role=actor_role,
-        action=action,
-        school_id=school_id if school_id is not None else (actor.school_id if actor_role else None),
-        case_id=case_id,
-        target=target,
-        address=address,
-        prev_hash=head.last_hash,
-    )
-    row.hash = _digest(head.last_hash, row)
-    session.add(row)
-    head.last_id, head.last_hash = row.id, row.hash
-    session.flush()
-    return row
+    values = {
+        "id": last_id + 1,
+        "at": utcnow().replace(microsecond=0),
+        "actor_id": actor.id if actor_role else None,
+        "actor_role": actor_role,
+        "action": action,
+        "school_id": school_id if school_id is not None else (actor.school_id if actor_role else None),
+        "case_id": case_id,
+        "target": target,
+        "address": address,
+        "prev_hash": last_hash,
+    }
+    values["hash"] = _digest(last_hash, values)
+    session.execute(_APPEND, values)
+    session.execute(_MOVE_HEAD, {"new_id": values["id"], "new_hash": values["hash"]})
 
 
 @dataclass
@@ -83,7 +88,7 @@ def verify(session: Session) -> tuple[int, ChainProblem | None]:
             return count, ChainProblem(expected_id, f"row missing (ids jump from {expected_id - 1} to {row.id})")
         if row.prev_hash != prev:
             return count, ChainProblem(row.id, "previous hash does not match the row before it")
-        if _digest(prev, row) != row.hash:
+        if _digest(prev, {name: getattr(row, name) for name in CHAINED}) != row.hash:
             return count, ChainProblem(row.id, "row content does not match its hash")
         prev, expected_id, count = row.hash, expected_id + 1, count + 1
     head = session.get(AuditHead, 1)

@@ -104,13 +104,17 @@ def may_see_access_log(user: User, case: Case) -> bool:
     return (user.role == Role.COUNSELOR and user.is_lead) or user.role == Role.SCHOOL_ADMIN
 
 
+# Who may see a case comes with it, in the same statement: every check reads both lists. Made once: every case
+# page starts here.
+_CASE = select(Case).where(Case.public_id == bindparam("public_id")).options(joinedload(Case.exclusions),
+                                                                              joinedload(Case.assignees))
+
+
 def load_case(session: Session, user: User, public_id: str, action: str | None, address: str | None,
               check=may_view) -> Case:
     """Load a case the user may see, auditing the access as `action`; anything else is recorded and reported as
     not found. With action None only a denial is recorded: the service that acts on the case records what it did."""
-    # Who may see it comes with the case, in the same statement: every check reads both lists.
-    case = session.scalars(select(Case).where(Case.public_id == public_id)
-                           .options(joinedload(Case.exclusions), joinedload(Case.assignees))).unique().one_or_none()
+    case = session.scalars(_CASE, {"public_id": public_id}).unique().one_or_none()
     if case is None or not check(user, case):
         audit.record(session, "case_denied", actor=user, case_id=case.id if case else None,
                      school_id=user.school_id, address=address)
