@@ -131,3 +131,18 @@ def test_korean_never_says_dangsin_and_signs_in_with_an_id():
     assert not [s for s in strings if "사용자 이름" in s]
     username = catalog.get("Username")
     assert username is not None and username.string == "아이디"
+
+
+def test_translated_strings_escape_their_values_inside_loops_and_out(app):
+    """The templates' gettext takes only the evaluation context (portal/i18n.py): a value put into a translated
+    string is still escaped, in a loop as outside one, and a translation of a plain string is left as it is."""
+    from flask import render_template_string
+
+    source = ('{{ _("Acknowledge by %(when)s.", when=v) }}|{% for x in [v] %}{{ _("Takedown item #%(id)s", id=x) }}'
+              '{% endfor %}|{{ _("Acknowledge by") }}|{% autoescape false %}{{ _("Acknowledge by %(when)s.", when=v) }}'
+              '{% endautoescape %}')
+    with app.test_request_context("/", headers={"Accept-Language": "ko"}):
+        page = render_template_string(source, v="<b>&</b>")
+    escaped = "&lt;b&gt;&amp;&lt;/b&gt;"
+    assert page.split("|") == [f"{escaped}까지 접수 확인하십시오.", f"삭제 대상 항목 #{escaped}", "접수 확인 기한",
+                               "<b>&</b>까지 접수 확인하십시오."]
