@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache, lru_cache
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -78,7 +80,11 @@ _KIND_FIELDS = {
 def form_for_kind(kind: str | None, **kwargs) -> EntryForm:
     """The log form for one kind of entry: the common fields and that kind's own, and nothing of another kind's
     (a value posted for them is not even read). A kind without required fields of its own requires its text."""
+    return _entry_form_class(kind if kind in ENTRY_KINDS else None)(kind=kind, **kwargs)
 
+
+@cache  # one class for each kind of entry, made the first time it is asked for (a class costs ~50 µs to make)
+def _entry_form_class(kind: str | None) -> type[EntryForm]:
     class KindEntryForm(EntryForm):
         pass
 
@@ -89,7 +95,7 @@ def form_for_kind(kind: str | None, **kwargs) -> EntryForm:
         KindEntryForm.text = TextAreaField(
             _l("Details"), validators=[DataRequired(_l("Write what was done.")), Length(max=10000)],
             description=_DETAILS_HINT)
-    return KindEntryForm(kind=kind, **kwargs)
+    return KindEntryForm
 
 
 class CloseForm(FlaskForm):
@@ -108,7 +114,11 @@ class CloseForm(FlaskForm):
 
 def close_form(open_legal: list[tuple[str, str]], **kwargs) -> CloseForm:
     """A close form with one required reason for each legal duty still open: (duty id, its title)."""
+    return _close_form_class(tuple(open_legal))(**kwargs)
 
+
+@lru_cache(maxsize=256)  # by the duties still open and their titles in the page's language
+def _close_form_class(open_legal: tuple[tuple[str, str], ...]) -> type[CloseForm]:
     class ClosingWithOpenDuties(CloseForm):
         # In the error summary each reason is named by its duty's title, not by the question that holds it.
         short_names = {**CloseForm.short_names, **{f"reason_{duty_id}": title for duty_id, title in open_legal}}
@@ -118,7 +128,7 @@ def close_form(open_legal: list[tuple[str, str]], **kwargs) -> CloseForm:
             # Translators: %(duty)s is a legal duty's title, e.g. "Report to the police immediately".
             _l("Why is this legal duty not done: %(duty)s", duty=title),
             validators=[DataRequired(_l("Give the reason; it is kept in the log.")), Length(max=2000)]))
-    return ClosingWithOpenDuties(**kwargs)
+    return ClosingWithOpenDuties
 
 
 class ClassifyForm(FlaskForm):

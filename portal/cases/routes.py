@@ -32,7 +32,7 @@ from portal.forms import EmptyForm
 from portal.i18n import lang_attrs
 from portal.labels import CATEGORY_LABELS, label
 from portal.messages import message_for
-from portal.models import AuditEvent, Case, Notification, Role, User
+from portal.models import AuditEvent, Case, CaseStatus, Notification, Role, User
 from portal.models.base import utcnow
 from portal.models.cases import ENTRY_FIELDS, ENTRY_KINDS, ITEM_NEXT
 from portal.security import guard_blueprint
@@ -126,6 +126,8 @@ def _local_now(case):
 
 def _file_context(case, entry_form=None, close_form=None, assign_form=None, na_form=None, na_duty=None,
                   classify_form=None, reply_form=None, log_kind=None, takedown_form=None, takedown_item=None):
+    """What the case file shows. A form is made only where the page shows it (None elsewhere); one that was
+    refused comes back with what was typed and its errors."""
     case = cases.load_file(db.session, case)
     if entry_form is None:
         entry_form = form_for_kind(log_kind, happened_at=_local_now(case))
@@ -140,15 +142,20 @@ def _file_context(case, entry_form=None, close_form=None, assign_form=None, na_f
     now = utcnow()
     rules = duties.rule_map(case.school.jurisdiction)
     chosen = entry_form.kind.data if entry_form.kind.data in ENTRY_KINDS else None
+    closing = case.status in (CaseStatus.ACKNOWLEDGED, CaseStatus.IN_PROGRESS)
+    # "Does not apply?" for each checklist item still to decide, while the case is open.
+    undecided = [item.duty_id for item in case.duties if case.status != CaseStatus.CLOSED
+                 and item.done_at is None and item.not_applicable_at is None]
     return dict(case=case, entry_form=entry_form, log_kind=chosen, log_kinds=ENTRY_KINDS,
                 log_fields=ENTRY_FIELDS.get(chosen, ()),
-                completes=_duties_completed(case, rules), close_form=close_form or _close_form(case),
+                completes=_duties_completed(case, rules),
+                close_form=(close_form or _close_form(case)) if closing else None,
                 assign_form=assign_form,
-                na_forms={item.duty_id: na_form if item.duty_id == na_duty and na_form else
-                          NotApplicableForm(prefix=item.duty_id) for item in case.duties},
+                na_forms={duty_id: na_form if duty_id == na_duty and na_form else NotApplicableForm(prefix=duty_id)
+                          for duty_id in undecided},
                 open_legal=[item.duty_id for item, _rule in cases.open_legal_duties(case)],
-                classify_form=classify_form or ClassifyForm(), reply_form=reply_form or ReplyForm(),
-                has_reporter=conversation.has_reporter(case),
+                classify_form=(classify_form or ClassifyForm()) if cases.awaits_classification(case) else None,
+                reply_form=(reply_form or ReplyForm()) if conversation.has_reporter(case) else None,
                 action_form=EmptyForm(), rules=rules, now=now, duty_deadline=cases.duty_deadline,
                 ack_deadline=cases.ack_deadline(case), may_see_access=cases.may_see_access_log(current_user, case),
                 **_takedown_context(case, takedown_form, takedown_item))
@@ -173,18 +180,22 @@ def _takedown_context(case, failed=None, failed_item=None):
             return failed
         return _takedown_form(form_class, item_id, **defaults)
 
-    confirm = made(ConfirmItemsForm)
     suggestions = takedown.suggestions(case)
-    confirm.found.choices = [(s.normal, f"{s.normal} · {label('platform', s.platform)}") for s in suggestions]
+    confirm = None
+    if suggestions:
+        confirm = made(ConfirmItemsForm)
+        confirm.found.choices = [(s.normal, f"{s.normal} · {label('platform', s.platform)}") for s in suggestions]
     status_forms = {}
     for item in items:
         status_forms[item.id] = form = made(ItemStatusForm, item.id, happened_at=now)
         form.status.choices = [(s, label("takedown", s)) for s in ITEM_NEXT[item.status]]
-    merge = made(MergeItemsForm)
-    choices = [(str(item.id), f"#{item.id} {item.target or label('item_kind', item.kind)}") for item in items]
-    merge.keep.choices, merge.other.choices = choices, list(reversed(choices))
-    return dict(takedown_items=items, suggestions=suggestions, confirm_form=confirm,
-                add_item_form=made(AddItemForm, found_at=now), status_forms=status_forms, merge_form=merge,
+    merge = None
+    if len(items) > 1:
+        merge = made(MergeItemsForm)
+        choices = [(str(item.id), f"#{item.id} {item.target or label('item_kind', item.kind)}") for item in items]
+        merge.keep.choices, merge.other.choices = choices, list(reversed(choices))
+    return dict(takedown_items=items, confirm_form=confirm, add_item_form=made(AddItemForm, found_at=now),
+                status_forms=status_forms, merge_form=merge,
                 signal_labels=district_signal.shared_items(db.session, current_user, case, items))
 
 

@@ -346,6 +346,11 @@ def _row(item: DutyItem, **values) -> dict:
             "done_at": item.done_at, **values}
 
 
+def awaits_classification(case: Case) -> bool:
+    """A student's request or an anonymous report whose counselor has not yet recorded what it concerns."""
+    return case.kind in CLASSIFIED_KINDS and case.classification is None
+
+
 def classify(session: Session, user: User, case: Case, classification: str, address: str | None = None,
              now: datetime | None = None) -> None:
     """Record whether a student's request or an anonymous report concerns a sex crime against a minor. If it
@@ -353,7 +358,7 @@ def classify(session: Session, user: User, case: Case, classification: str, addr
     now = now or utcnow()
     if classification not in CLASSIFICATIONS:
         raise CaseError("bad_classification")
-    if case.kind not in CLASSIFIED_KINDS or case.classification is not None:
+    if not awaits_classification(case):
         raise CaseError("already_classified")
     case.classification = classification
     case.updated_at = now
