@@ -190,11 +190,10 @@ def _formatted(value, kind: str, locale, zone) -> str:
 
 def _keep_visitor_language(endpoint: str, values: dict) -> None:
     """A visitor who chose a language by the address (?lang=) keeps it on every link the page makes."""
-    if not has_request_context():
+    if endpoint == "static" or "lang" in values or not has_request_context():
         return
-    lang = request.args.get("lang")
-    if endpoint != "static" and "lang" not in values and lang in current_app.config["LANGUAGES"] \
-            and not current_user.is_authenticated:
+    lang = request.args.get("lang")  # every link of every page asks: the cheapest questions first
+    if lang is not None and lang in current_app.config["LANGUAGES"] and not current_user.is_authenticated:
         values["lang"] = lang
 
 
