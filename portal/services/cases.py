@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from flask import Flask
 from sqlalchemy import and_, bindparam, exists, func, insert, inspect, literal, or_, select, true, tuple_
@@ -171,12 +172,18 @@ def next_reference(session: Session, school: School, year: int) -> str:
     # writer at a time anyway). Not a sequence: references are per school and year and must have no gaps (a
     # sequence skips the numbers of rolled-back reports). Not a read-then-write: that one could read a number from
     # the session's identity map instead of the locked row.
-    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = upsert(CaseCounter).values(school_id=school.id, year=year, last_number=1)
-    number = session.execute(statement.on_conflict_do_update(
-        index_elements=[CaseCounter.school_id, CaseCounter.year],
-        set_={"last_number": CaseCounter.last_number + 1}).returning(CaseCounter.last_number)).scalar_one()
+    number = session.execute(_counting(session.get_bind().dialect.name),
+                             {"school_id": school.id, "year": year}).scalar_one()
     return f"{school.code.upper()}-{year}-{number:04d}"
+
+
+@lru_cache(maxsize=2)
+def _counting(dialect: str):
+    """next_reference's statement, made once for each kind of database."""
+    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return upsert(CaseCounter).values(school_id=bindparam("school_id"), year=bindparam("year"), last_number=1) \
+        .on_conflict_do_update(index_elements=[CaseCounter.school_id, CaseCounter.year],
+                               set_={"last_number": CaseCounter.last_number + 1}).returning(CaseCounter.last_number)
 
 
 @dataclass
