@@ -146,8 +146,6 @@ def form():
     return redirect(url_for("reports.receipt", public_id=public_id))
 
 
-
-
 def _routable(form: ReportForm, staff: list[User]) -> bool:
     """Refuse, on the form, exclusions that would leave the report with nobody to receive it."""
     try:
