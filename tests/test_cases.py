@@ -731,6 +731,19 @@ def test_rewriting_a_row_and_recomputing_the_chain_without_the_key_is_caught(app
     assert problem is not None and problem.row_id == rows[1].id
 
 
+def test_a_checkpoint_and_the_check_read_the_head_as_rows_written_in_the_same_transaction_left_it(app, reported):
+    """Rows go in without the ORM (audit.record): a head object loaded earlier in the same session must not be
+    what a checkpoint writes or what the check compares with."""
+    with app.app_context():
+        head = db.session.get(AuditHead, 1)  # loaded into the session first, and kept there
+        before = head.last_id
+        audit.record(db.session, "case_viewed", case_id=reported.id, address="test")
+        point = audit.write_checkpoint(db.session, app.instance_path)
+        count, problem = audit.verify(db.session)
+        db.session.commit()
+    assert point.last_id == before + 1 == count and problem is None and head is not None
+
+
 def test_the_periodic_check_writes_a_checkpoint_a_day(app, reported):
     from pathlib import Path
 

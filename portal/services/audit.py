@@ -32,7 +32,8 @@ def _digest(prev_hash: str, values: dict) -> str:
 
 # Every case view, report and sign-in appends a row: the statements are made once, and the row goes in without the
 # ORM's unit of work (nothing reads it back in the same transaction; the chain is read by verify below).
-_HEAD = select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == 1).with_for_update()
+_READ_HEAD = select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == 1)
+_HEAD = _READ_HEAD.with_for_update()
 _APPEND = AuditEvent.__table__.insert()
 _MOVE_HEAD = AuditHead.__table__.update().where(AuditHead.__table__.c.id == 1).values(
     last_id=bindparam("new_id"), last_hash=bindparam("new_hash"))
@@ -91,7 +92,8 @@ def verify(session: Session) -> tuple[int, ChainProblem | None]:
         if _digest(prev, {name: getattr(row, name) for name in CHAINED}) != row.hash:
             return count, ChainProblem(row.id, "row content does not match its hash")
         prev, expected_id, count = row.hash, expected_id + 1, count + 1
-    head = session.get(AuditHead, 1)
+    # Read as a row, like record() writes it: an AuditHead object loaded earlier in the session would be stale.
+    head = session.execute(_READ_HEAD).first()
     if head is not None and (head.last_id != count or head.last_hash != prev):
         return count, ChainProblem(head.last_id, "newest row is missing or the head was changed")
     return count, None
@@ -123,7 +125,7 @@ def _checkpoint_path(instance_path: str) -> str:
 
 def write_checkpoint(session: Session, instance_path: str) -> Checkpoint:
     """Append the chain's head to instance/audit-checkpoints.log (mode 0600, synced) and return it."""
-    head = session.get(AuditHead, 1)
+    head = session.execute(_READ_HEAD).first()  # as a row: see verify()
     point = Checkpoint(utcnow().replace(microsecond=0).isoformat(), head.last_id if head else 0,
                        head.last_hash if head else GENESIS)
     fd = os.open(_checkpoint_path(instance_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
