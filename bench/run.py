@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py [--smoke] [--duration 8] [--connections 50] [--server granian|waitress]
                                   [--submitters 16] [--postgres-url URL] [--reports-only] [--pages-on-postgres]
+                                  [--only WORDS]
 
 Starts `portal serve --demo` on a free loopback port (a fresh instance folder, its own demo password) and nginx
 serving, from memory-backed files, the identical bytes of each page the portal is asked for; drives both with wrk
@@ -12,7 +13,8 @@ it) and its figures mean nothing. Needs wrk and nginx (apt-get install wrk nginx
 The last rows are reports per second: `--submitters` teachers (16) send the report form at once to `portal serve`
 with its defaults, on SQLite and on PostgreSQL (`--postgres-url`, a server where it creates and drops a database of
 its own), counted as cases in the database; `--reports-only` runs just those. With `--pages-on-postgres` the pages
-are served from a database of their own on that server instead of SQLite (a district's set-up).
+are served from a database of their own on that server instead of SQLite (a district's set-up). `--only WORDS`
+measures only the pages whose row name contains WORDS ("case file"), without the reports and restart rows.
 """
 
 from __future__ import annotations
@@ -340,9 +342,11 @@ def main() -> None:
     parser.add_argument("--reports-only", action="store_true", help="only the reports-per-second rows")
     parser.add_argument("--pages-on-postgres", action="store_true",
                         help="serve the pages from a database on --postgres-url instead of SQLite")
+    parser.add_argument("--only", metavar="WORDS", help="only the page measures whose name contains WORDS, "
+                        "e.g. --only 'case file' (no reports or restart rows)")
     args = parser.parse_args()
     duration, connections, signed_in_connections = (1, 4, 4) if args.smoke else (args.duration, args.connections, 32)
-    report_lines = report_rows(args.postgres_url, 4 if args.smoke else args.submitters, duration)
+    report_lines = [] if args.only else report_rows(args.postgres_url, 4 if args.smoke else args.submitters, duration)
     if args.reports_only:
         print("| measure | bytes | connections | portal req/s | portal p99 | nginx req/s | nginx p99 | portal/nginx |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -375,6 +379,8 @@ def main() -> None:
             # Each view of a case file writes its audit row before the page renders.
             ("case file, 32 users reading", case_file, signed_in, signed_in_connections, True),
         ]
+        if args.only:
+            measures = [measure for measure in measures if args.only in measure[0]]
         for number, (label, path, headers, conns, think) in enumerate(measures):
             body = fetch(base + path, headers)
             name = f"page{number}.html"
@@ -387,7 +393,7 @@ def main() -> None:
             theirs = wrk(f"{reference}/{name}", seconds, conns, think=think)
             rows.append((label, len(body), conns, ours, theirs, think))
         processes = memory(proc.pid)
-        restart = cold_start(instance, args.server, url)
+        restart = None if args.only else cold_start(instance, args.server, url)
     machine = f"{os.cpu_count()} CPU(s), {platform.system()} {platform.release()}, " \
               f"{server.group(1) if server else 'server ?'}, pages on {'PostgreSQL' if pages_url else 'SQLite'}"
     print(f"machine: {machine}; wrk -t2 -d{duration}s; nginx serves the same bytes in the same run; the default "
@@ -400,12 +406,14 @@ def main() -> None:
         ratio = "paced: compare p99" if think or not theirs["rate"] else f"{100 * ours['rate'] / theirs['rate']:.1f} %"
         print(f"| {label} | {size:,} | {conns} | {ours['rate']:,.0f} | {ours['p99']:.1f} ms | {theirs['rate']:,.0f} | "
               f"{theirs['p99']:.1f} ms | {ratio} |")
-    print("\n".join(report_lines))
+    if report_lines:
+        print("\n".join(report_lines))
     print("\nmemory after the runs (RSS, as ps shows each process whole): "
           + ", ".join(f"{name} {mb} MB" for name, mb in processes)
           + f"; largest {max(mb for _name, mb in processes)} MB")
-    print(f"restart (an existing instance): first 200 on /healthz after {restart['healthz']:.2f} s, "
-          f"on a lesson page after {restart['lesson']:.2f} s")
+    if restart:
+        print(f"restart (an existing instance): first 200 on /healthz after {restart['healthz']:.2f} s, "
+              f"on a lesson page after {restart['lesson']:.2f} s")
 
 
 if __name__ == "__main__":

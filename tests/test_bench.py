@@ -34,6 +34,17 @@ def test_the_benchmark_runs_and_prints_its_table():
         assert ", 0 errors, 0 \"database is locked\"" in postgresql
 
 
+@pytest.mark.skipif(not (shutil.which("wrk") and shutil.which("nginx")) and not os.environ.get("CI"),
+                    reason="wrk and nginx are not installed (apt-get install wrk nginx)")
+def test_the_benchmark_measures_only_the_pages_asked_for():
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--only", "case file"],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 2 and rows[1].startswith("| case file, 32 users reading |")
+    assert "reports filed" not in result.stdout and "restart" not in result.stdout
+
+
 def test_the_scale_benchmark_seeds_both_databases_and_prints_its_table(tmp_path):
     """bench/scale.py on a few hundred cases: SQLite and, where PostgreSQL answers, a database of its own (the
     script drops its schema, so never the test suite's)."""
