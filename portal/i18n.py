@@ -82,8 +82,8 @@ class CatalogDomain(Domain):
 # Jinja's "new style" gettext (what flask-babel installs), without its per-call overhead (4 µs of 6): the same
 # result, a translated string that is always a format string (a literal % is written %%). They take the evaluation
 # context (is the template autoescaped?), not the whole context as Jinja's own do: called inside a loop, a function
-# that takes the context gets a new one made for it, a copy of every variable and block (a fifth of a case file's
-# rendering went there).
+# that takes the context gets a new one made for it, a copy of every variable and block (a seventh of a case
+# file's rendering went there).
 @pass_eval_context
 def _template_gettext(eval_context, string, **variables):
     text = translations().ugettext(string)
