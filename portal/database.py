@@ -59,8 +59,8 @@ def read_phase():
 
 @contextmanager
 def write_phase():
-    """In a READ_FIRST view, once its reading transaction has ended (commit_keeping_loaded): transactions begun
-    inside the block take the write lock at BEGIN (IMMEDIATE), as every POST's do."""
+    """In a READ_FIRST view, once its reading transaction has ended (the report form rolls it back): transactions
+    begun inside the block take the write lock at BEGIN (IMMEDIATE), as every POST's do."""
     g.portal_write_phase = True
     try:
         yield

@@ -134,8 +134,9 @@ def visible_cases_clause(user: User):
 
 
 def load_file(session: Session, case: Case) -> Case:
-    """The case again with everything its file shows, one statement for each kind of thing (its log, its
-    counselors, …) rather than one for each author: after the commit of its audit row every attribute is stale."""
+    """The case again, with its text (deferred until the access check has passed) and everything its file shows,
+    one statement for each kind of thing (its log, its counselors, …) rather than one for each author. Callers
+    that rolled back or committed a refused form come here with the case expired, so it is read again."""
     case_id = inspect(case).identity[0]
     case = session.scalars(_FILE_CASE, {"case_id": case_id}).one()
     # Each collection by a statement of its own, made once: selectinload would make and key a new statement for
