@@ -233,11 +233,9 @@ def _submit_reports(base: str, username: str, start: threading.Barrier, clock: d
             outcome["errors"] += 1
 
 
-def server_cpu_seconds(base: str) -> float:
-    """CPU seconds (user and system) used so far by the `portal serve` answering at `base` and its worker
+def server_cpu_seconds(leader: int) -> float:
+    """CPU seconds (user and system) used so far by the `portal serve` whose process is `leader` and its worker
     processes: what a report costs the server, whatever else the machine is running (Linux /proc)."""
-    needle = b"\0serve\0--port\0" + base.rsplit(":", 1)[1].encode() + b"\0"
-    leader = next(int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and needle in _cmdline(p))
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for proc in Path("/proc").iterdir():
@@ -248,13 +246,6 @@ def server_cpu_seconds(base: str) -> float:
         if proc.name.isdigit() and int(fields[2]) == leader:  # the server's process group (start_new_session)
             total += int(fields[11]) + int(fields[12])
     return total / ticks
-
-
-def _cmdline(proc: Path) -> bytes:
-    try:
-        return (proc / "cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 def report_rate(backend: str, postgres_url: str, submitters: int, seconds: float) -> dict:
@@ -274,9 +265,11 @@ def report_rate(backend: str, postgres_url: str, submitters: int, seconds: float
             env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
             env["PORTAL_INSTANCE_PATH"] = folder
             outcome, lock, clock = {"filed": 0, "refused": 0, "errors": 0, "latencies": []}, threading.Lock(), {}
-            with served(env, "--no-background", log=instance / "server.log") as base:
+            started: list[subprocess.Popen] = []
+            with served(env, "--no-background", log=instance / "server.log", started=started) as base:
+                leader = started[0].pid
                 start = threading.Barrier(submitters, action=lambda: clock.update(
-                    start=time.monotonic(), end=time.monotonic() + seconds, cpu=server_cpu_seconds(base)))
+                    start=time.monotonic(), end=time.monotonic() + seconds, cpu=server_cpu_seconds(leader)))
                 threads = [threading.Thread(target=_submit_reports, args=(
                     base, f"hanbit-teacher{n}", start, clock, outcome, lock)) for n in range(submitters)]
                 for thread in threads:
@@ -284,7 +277,7 @@ def report_rate(backend: str, postgres_url: str, submitters: int, seconds: float
                 for thread in threads:
                     thread.join()
                 elapsed = time.monotonic() - clock["start"]
-                cpu = server_cpu_seconds(base) - clock["cpu"]
+                cpu = server_cpu_seconds(leader) - clock["cpu"]
                 time.sleep(1)  # the courier's last round: mail leaves after the commits
             committed, references = count_cases(instance, url)
             durability = _durability(url)
