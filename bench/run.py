@@ -262,7 +262,8 @@ def report_rate(backend: str, postgres_url: str, submitters: int, seconds: float
             if url:
                 settings["SQLALCHEMY_DATABASE_URI"] = url
             deployment(instance, settings, submitters, PasswordHasher().hash(REPORT_PASSWORD))
-            env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+            # The set-up's Redis, when it has one, is kept: `portal serve` then runs one worker per core.
+            env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_") or k == "PORTAL_REDIS_URL"}
             env["PORTAL_INSTANCE_PATH"] = folder
             outcome, lock, clock = {"filed": 0, "refused": 0, "errors": 0, "latencies": []}, threading.Lock(), {}
             started: list[subprocess.Popen] = []
