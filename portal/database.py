@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import deque
 from contextlib import contextmanager
@@ -13,6 +14,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+
+try:
+    import fcntl
+except ImportError:  # Windows: writers of different processes meet SQLite's own wait
+    fcntl = None
 
 # GET views in these blueprints write audit rows (cases, reports, the class CSV export) or lesson progress
 # ("started" on first view), so their first transaction takes the write lock up front. Each such view commits
@@ -106,7 +112,9 @@ def configure_engine(engine: Engine) -> None:
         if has_request_context() and request.method in ("GET", "HEAD"):
             g.portal_recorded = True  # what this GET view records is committed: the rest of it only reads
 
-    writers = WriterQueue(timeout=BUSY_TIMEOUT_SECONDS)
+    database = engine.url.database
+    on_disk = fcntl is not None and database and database != ":memory:" and not database.startswith("file:")
+    writers = WriterQueue(timeout=BUSY_TIMEOUT_SECONDS, turn_file=f"{database}-writers" if on_disk else None)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
@@ -134,22 +142,25 @@ BUSY_TIMEOUT_SECONDS = 15
 
 
 class WriterQueue:
-    """This process's SQLite writers, one at a time, each let in as soon as the one before has committed.
+    """SQLite's writers, one at a time, each let in as soon as the one before has committed.
 
     A write transaction begins IMMEDIATE and takes SQLite's one write lock; a second writer waits in SQLite's busy
     handler, which sleeps 1, 2, 5, 10 … 100 ms between tries, so under load the lock stands free while waiters
     sleep and one writer can lose many rounds in a row (reports' p99 was 0.9 s at 137 a second). Threads of this
     process queue here instead, first come first served, and the turn is handed to the next one right after the
-    commit, rollback or close. Other processes (a second worker, `portal tick`) still meet SQLite's busy handler.
-    A writer waits here at most `timeout` (busy_timeout), then goes on without a turn to SQLite's own wait.
+    commit, rollback or close. With `turn_file`, the thread that has this process's turn then takes the turn among
+    processes (a second worker, `portal tick`): a FileTurn beside the database. A writer waits here at most
+    `timeout` (busy_timeout), then goes on without a turn to SQLite's own wait.
     """
 
-    def __init__(self, timeout: float):
+    def __init__(self, timeout: float, turn_file: str | None = None):
         self._mutex = threading.Lock()
         self._waiting: deque[threading.Event] = deque()
         self._held = False
         self._holder = None  # the DB-API connection whose write transaction has the turn
         self._timeout = timeout
+        self._between_processes = FileTurn(turn_file) if turn_file else None
+        self._file_turn: int | None = None  # the holder's turn among processes (an open file), if it has it
 
     def enter(self, dbapi_connection) -> None:
         if self._holder is dbapi_connection:
@@ -173,12 +184,17 @@ class WriterQueue:
             if not handed and not self._withdraw(turn):
                 return
         self._holder = dbapi_connection
+        if self._between_processes is not None:
+            self._file_turn = self._between_processes.take(self._timeout)
 
     def leave(self, dbapi_connection) -> None:
         if self._holder is None or self._holder is not getattr(dbapi_connection, "dbapi_connection",
                                                                dbapi_connection):
             return
         self._holder = None
+        if self._file_turn is not None:
+            FileTurn.give_back(self._file_turn)
+            self._file_turn = None
         self._pass_on()
 
     def _withdraw(self, turn: threading.Event) -> bool:
@@ -196,6 +212,75 @@ class WriterQueue:
                 self._held = False
         if following is not None:
             following.set()  # outside the mutex, for the same reason as in enter()
+
+
+class FileTurn:
+    """The write turn among the processes that share one SQLite file: an exclusive flock on a file beside it.
+
+    Only the thread that has its process's turn (WriterQueue) asks, so each process has at most one writer waiting
+    here. flock waits in the kernel and wakes a waiter the moment the lock is given back, where SQLite's busy
+    handler sleeps between tries and lets the process that just committed take the lock again ahead of the
+    others; and the kernel gives the lock back if its process dies. Each turn opens the file anew: flock belongs
+    to an open file, so a turn is never shared with a forked child or with an earlier waiter.
+    """
+
+    def __init__(self, path: str):
+        self._path = path
+
+    def take(self, timeout: float) -> int | None:
+        """The turn (an open file to give back), or None after `timeout` seconds without it."""
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            pass
+        except OSError:
+            os.close(fd)
+            return None  # a file system without flock: SQLite's own wait still keeps writers apart
+        # flock cannot stop waiting after a time: a helper thread waits in it, and gives the turn straight back
+        # if this writer has stopped waiting by then.
+        handover = _Handover()
+        threading.Thread(target=_wait_for_turn, args=(fd, handover), daemon=True,
+                         name="sqlite-writer-turn").start()
+        return fd if handover.taken(timeout) else None
+
+    @staticmethod
+    def give_back(fd: int) -> None:
+        os.close(fd)  # closing the file ends its flock
+
+
+class _Handover:
+    """A turn passed from the helper thread that waited for it to the writer, unless the writer gave up first."""
+
+    def __init__(self):
+        self._mutex = threading.Lock()
+        self._arrived = threading.Event()
+        self._got = False
+        self._abandoned = False
+
+    def arrive(self, got: bool) -> bool:
+        """The helper's wait is over; False when the writer no longer waits (the helper gives the turn back)."""
+        with self._mutex:
+            self._got = got
+            self._arrived.set()
+            return not self._abandoned
+
+    def taken(self, timeout: float) -> bool:
+        self._arrived.wait(timeout)
+        with self._mutex:
+            self._abandoned = not self._arrived.is_set()
+            return self._got and not self._abandoned
+
+
+def _wait_for_turn(fd: int, handover: _Handover) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        got = True
+    except OSError:
+        got = False
+    if not handover.arrive(got) or not got:
+        os.close(fd)
 
 
 def _then_leave(method, writers: WriterQueue):
