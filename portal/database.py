@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+import weakref
 from collections import deque
 from contextlib import contextmanager
 from functools import lru_cache
@@ -161,13 +163,14 @@ class WriterQueue:
         self._timeout = timeout
         self._between_processes = FileTurn(turn_file) if turn_file else None
         self._file_turn: int | None = None  # the holder's turn among processes (an open file), if it has it
+        _QUEUES.add(self)
 
     def enter(self, dbapi_connection) -> None:
         if self._holder is dbapi_connection:
             return
         # Made before the mutex is taken: an allocation under it could run a collection whose finalizer rolls back
         # a forgotten connection and calls leave(), which takes the mutex again.
-        turn = threading.Event()
+        turn, asked = threading.Event(), time.monotonic()
         with self._mutex:
             queued = self._held
             if queued:
@@ -184,8 +187,8 @@ class WriterQueue:
             if not handed and not self._withdraw(turn):
                 return
         self._holder = dbapi_connection
-        if self._between_processes is not None:
-            self._file_turn = self._between_processes.take(self._timeout)
+        if self._between_processes is not None:  # what is left of the same wait: at most `timeout` in all
+            self._file_turn = self._between_processes.take(max(0.0, self._timeout - (time.monotonic() - asked)))
 
     def leave(self, dbapi_connection) -> None:
         if self._holder is None or self._holder is not getattr(dbapi_connection, "dbapi_connection",
@@ -221,7 +224,9 @@ class FileTurn:
     here. flock waits in the kernel and wakes a waiter the moment the lock is given back, where SQLite's busy
     handler sleeps between tries and lets the process that just committed take the lock again ahead of the
     others; and the kernel gives the lock back if its process dies. Each turn opens the file anew: flock belongs
-    to an open file, so a turn is never shared with a forked child or with an earlier waiter.
+    to an open file, so a turn is never shared with an earlier waiter (and a forked child closes the turn it
+    inherits, _forget_turns_in_child). Where the file cannot be opened or locked, the writer goes on without
+    this turn to SQLite's own wait, as before.
     """
 
     def __init__(self, path: str):
@@ -229,7 +234,10 @@ class FileTurn:
 
     def take(self, timeout: float) -> int | None:
         """The turn (an open file to give back), or None after `timeout` seconds without it."""
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return None  # e.g. no room for another open file, or the file belongs to another user
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return fd
@@ -237,12 +245,16 @@ class FileTurn:
             pass
         except OSError:
             os.close(fd)
-            return None  # a file system without flock: SQLite's own wait still keeps writers apart
+            return None  # a file system without flock
         # flock cannot stop waiting after a time: a helper thread waits in it, and gives the turn straight back
         # if this writer has stopped waiting by then.
         handover = _Handover()
-        threading.Thread(target=_wait_for_turn, args=(fd, handover), daemon=True,
-                         name="sqlite-writer-turn").start()
+        try:
+            threading.Thread(target=_wait_for_turn, args=(fd, handover), daemon=True,
+                             name="sqlite-writer-turn").start()
+        except BaseException:
+            os.close(fd)
+            raise
         return fd if handover.taken(timeout) else None
 
     @staticmethod
@@ -267,10 +279,12 @@ class _Handover:
             return not self._abandoned
 
     def taken(self, timeout: float) -> bool:
-        self._arrived.wait(timeout)
-        with self._mutex:
-            self._abandoned = not self._arrived.is_set()
-            return self._got and not self._abandoned
+        try:
+            self._arrived.wait(timeout)
+        finally:  # also when the wait is interrupted (Ctrl+C in `portal tick`): a turn nobody takes is given back
+            with self._mutex:
+                self._abandoned = not self._arrived.is_set()
+        return self._got and not self._abandoned
 
 
 def _wait_for_turn(fd: int, handover: _Handover) -> None:
@@ -281,6 +295,22 @@ def _wait_for_turn(fd: int, handover: _Handover) -> None:
         got = False
     if not handover.arrive(got) or not got:
         os.close(fd)
+
+
+_QUEUES: weakref.WeakSet[WriterQueue] = weakref.WeakSet()
+
+
+def _forget_turns_in_child() -> None:
+    """A forked child shares its parent's open files, and with them a turn the parent held: close the child's copy
+    (the parent still holds the turn through its own)."""
+    for queue in list(_QUEUES):
+        if queue._file_turn is not None:
+            os.close(queue._file_turn)
+            queue._file_turn = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_turns_in_child)
 
 
 def _then_leave(method, writers: WriterQueue):

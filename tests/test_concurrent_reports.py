@@ -201,6 +201,22 @@ def test_a_process_that_waits_past_its_time_goes_on_and_the_turn_it_gets_later_i
     os.close(probe)
 
 
+def test_a_writer_interrupted_while_it_waits_for_the_other_process_leaves_the_turn_to_be_given_back():
+    """Ctrl+C in `portal tick` while it waits: the helper that gets the turn afterwards must give it back, not keep
+    it for a writer that is gone (every other process would then wait out its busy_timeout)."""
+    from portal.database import _Handover
+
+    handover = _Handover()
+
+    def interrupted(timeout=None):
+        raise KeyboardInterrupt
+
+    handover._arrived.wait = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        handover.taken(5)
+    assert handover.arrive(True) is False  # the helper is told to give the turn back
+
+
 def test_a_writer_that_fails_or_loses_its_connection_lets_the_next_one_in(tmp_path):
     import time
 
