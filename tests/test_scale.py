@@ -240,3 +240,20 @@ def test_a_page_of_50_cases_costs_the_same_statements_as_a_page_of_5(app, people
     assert len(REFERENCE.findall(page)) == 50
     assert counted("/cases/") == few_cases
     assert counted(f"/cases/{public_id}") == short_log
+
+
+def test_a_new_case_tells_all_its_counselors_in_one_statement(app, people, make_user):
+    """Each counselor a report reaches gets a notice: one INSERT for all of them, however many there are."""
+    from portal.models import Notification
+
+    for _ in range(3):
+        make_user(role="counselor")
+    statements = _statements(app)
+    [case_id] = open_cases(app, people["teacher"], 1)
+    inserts = [s for s in statements if s.startswith("INSERT INTO notifications")]
+    with app.app_context():
+        told = db.session.scalars(select(Notification.user_id).where(Notification.case_id == case_id)).all()
+        case = db.session.get(Case, case_id)
+        reached = {a.user_id for a in case.assignees} | {people["lead"]}
+    assert len(told) == len(set(told)) == len(reached) >= 4
+    assert set(told) == reached and len(inserts) == 1

@@ -7,6 +7,7 @@ from datetime import datetime
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from portal.models import Case, Notification, User
@@ -53,14 +54,15 @@ def notify(session: Session, users: list[User], case: Case, kind: str, *, open_s
     With `open_since`, the mail says how long the item has been open (escalations).
     """
     hours = int((now - open_since).total_seconds() // 3600) if open_since and now else None
-    seen = set()
+    notices = {}
     for user in users:
-        if user.id in seen or not user.active:
+        if user.id in notices or not user.active:
             continue
-        seen.add(user.id)
-        session.add(Notification(user_id=user.id, case_id=case.id, kind=kind))
+        notices[user.id] = {"user_id": user.id, "case_id": case.id, "kind": kind}
         if user.email:
             queue_case_mail(session, user, case, kind, hours)
+    if notices:  # one INSERT for all of them (the ORM sends one each, to read back ids nothing here needs)
+        session.execute(insert(Notification), list(notices.values()))
 
 
 def queue_case_mail(session: Session, user: User, case: Case, kind: str, hours: int | None = None) -> None:
