@@ -172,8 +172,10 @@ def cold_start(instance: Path, server: str | None, database_url: str | None = No
     return found
 
 
-def memory(pid: int) -> list[tuple[str, int]]:
-    """(command, RSS in MB) of a process and every process under it, as `ps` shows them."""
+def memory(pid: int) -> list[tuple[str, int, int | None]]:
+    """(command, RSS in MB, PSS in MB or None) of a process and every process under it: RSS as `ps` shows it, and
+    the proportional set size from /proc (Linux), which divides each page among the processes sharing it. Worker
+    processes are forked from the server, which made the app first, so much of their RSS is the same pages."""
     rows = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,rss=,comm="], capture_output=True, text=True,  # noqa: S607
                           check=True).stdout.split("\n")
     table = [row.split(None, 3) for row in rows if row.strip()]
@@ -182,8 +184,17 @@ def memory(pid: int) -> list[tuple[str, int]]:
         wanted |= {int(p) for p, parent, _rss, _name in table if int(parent) in wanted}
     for p, _parent, rss, name in table:
         if int(p) in wanted:
-            found.append((name, round(int(rss) / 1024)))
+            found.append((name, round(int(rss) / 1024), _pss_mb(int(p))))
     return found
+
+
+def _pss_mb(pid: int) -> int | None:
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^Pss:\s+(\d+) kB", rollup, re.MULTILINE)
+    return round(int(match.group(1)) / 1024) if match else None
 
 
 def signed_in_cookie(base: str, username: str, password: str) -> str:
@@ -403,8 +414,12 @@ def main() -> None:
     if report_lines:
         print("\n".join(report_lines))
     print("\nmemory after the runs (RSS, as ps shows each process whole): "
-          + ", ".join(f"{name} {mb} MB" for name, mb in processes)
-          + f"; largest {max(mb for _name, mb in processes)} MB")
+          + ", ".join(f"{name} {mb} MB" for name, mb, _pss in processes)
+          + f"; largest {max(mb for _name, mb, _pss in processes)} MB")
+    if all(pss is not None for _name, _mb, pss in processes):
+        print("the same processes' proportional set size (shared pages divided among them): "
+              + ", ".join(f"{pss} MB" for _name, _mb, pss in processes)
+              + f"; the deployment in all {sum(pss for _name, _mb, pss in processes)} MB")
     if restart:
         print(f"restart (an existing instance): first 200 on /healthz after {restart['healthz']:.2f} s, "
               f"on a lesson page after {restart['lesson']:.2f} s")

@@ -148,9 +148,10 @@ def _serve_waitress(app, host: str, port: int, threads: int, no_background: bool
 def _serve_granian(app, host: str, port: int, workers: int | None, threads: int, demo: bool,
                    no_background: bool) -> None:
     """granian's worker processes each import portal.wsgi, configured through the environment like every command:
-    what this command decided (demo mode, the served address) is passed on that way. This process then becomes
-    granian's supervisor (exec): it only starts, watches and stops the workers, so it need not keep the app, its
-    frameworks and the parsed lessons in memory (about 100 MB; as granian's own command, under 30 MB)."""
+    what this command decided (demo mode, the served address) is passed on that way."""
+    from granian.constants import Interfaces
+    from granian.server import Server
+
     shared_limits = app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://"))
     if workers is None:
         # Rate limits kept in memory are per process: several processes would each allow the full number of
@@ -170,12 +171,8 @@ def _serve_granian(app, host: str, port: int, workers: int | None, threads: int,
         os.environ["PORTAL_DEMO_MODE"] = "1"
     click.echo(f"School Deepfake Response Portal: http://{host}:{port}/  "
                f"(granian, {workers} worker process(es); Ctrl+C stops it)")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(sys.executable, [  # noqa: S606  our own interpreter running granian, arguments fixed here
-        sys.executable, "-m", "granian", "--interface", "wsgi", "--host", host, "--port", str(port),
-        "--workers", str(workers), "--blocking-threads", str(threads), "--no-ws", "--respawn-failed-workers",
-        "--no-access-log", "portal.wsgi:app"])
+    Server("portal.wsgi:app", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
+           blocking_threads=threads, websockets=False, respawn_failed_workers=True, log_access=False).serve()
 
 
 def _serve_public_url(app, host: str, port: int) -> None:
