@@ -7,7 +7,6 @@ from datetime import datetime
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from portal.models import Case, Notification, User
@@ -62,7 +61,7 @@ def notify(session: Session, users: list[User], case: Case, kind: str, *, open_s
         if user.email:
             queue_case_mail(session, user, case, kind, hours)
     if notices:  # one INSERT for all of them (the ORM sends one each, to read back ids nothing here needs)
-        session.execute(insert(Notification), list(notices.values()))
+        session.execute(Notification.__table__.insert(), list(notices.values()))
 
 
 def queue_case_mail(session: Session, user: User, case: Case, kind: str, hours: int | None = None) -> None:
