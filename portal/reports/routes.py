@@ -10,7 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from portal.database import write_phase
 from portal.extensions import client_address, db
@@ -65,11 +65,14 @@ def _to_utc(value):
     return value.replace(tzinfo=ZoneInfo(current_user.school.timezone)).astimezone(UTC)
 
 
+# Made once: every load and every sending of the report form runs it.
+_STAFF = select(User).where(User.school_id == bindparam("school_id"), User.active.is_(True),
+                            User.role.in_([Role.COUNSELOR, Role.SCHOOL_ADMIN, Role.TEACHER])).order_by(User.id)
+
+
 def _staff() -> list[User]:
     """The school's active staff: who the report may leave out (teachers too), and who it can be routed to."""
-    return list(db.session.scalars(select(User).where(
-        User.school_id == current_user.school_id, User.active.is_(True),
-        User.role.in_([Role.COUNSELOR, Role.SCHOOL_ADMIN, Role.TEACHER])).order_by(User.id)))
+    return list(db.session.scalars(_STAFF, {"school_id": current_user.school_id}))
 
 
 def _staff_choices(staff: list[User]) -> list[tuple[int, str]]:

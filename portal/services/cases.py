@@ -197,9 +197,13 @@ class Routing:
 
 def school_staff(session: Session, school: School) -> list[User]:
     """The school's active counselors and school admins: everyone a case can be routed to, in one statement."""
-    return list(session.scalars(select(User).where(
-        User.school_id == school.id, User.role.in_([Role.COUNSELOR, Role.SCHOOL_ADMIN]), User.active.is_(True))
-        .order_by(User.id)))
+    return list(session.scalars(_SCHOOL_STAFF, {"school_id": school.id}))
+
+
+# Made once, as the other statements every report runs.
+_SCHOOL_STAFF = select(User).where(User.school_id == bindparam("school_id"), User.active.is_(True),
+                                   User.role.in_([Role.COUNSELOR, Role.SCHOOL_ADMIN])).order_by(User.id)
+_BY_TOKEN = select(Case).where(Case.submission_token == bindparam("token"))
 
 
 def routing(staff: list[User], school: School, excluded: set[int]) -> Routing:
@@ -244,7 +248,7 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
     """Open a case at a school: route it, start its checklist, notify. Without a reporter it is an anonymous
     case: it takes a receipt (lookup, secret hash), stores no address and counts against the school's hourly
     limit. The same token twice returns the first case: (case, created)."""
-    existing = session.scalar(select(Case).where(Case.submission_token == token))
+    existing = session.scalar(_BY_TOKEN, {"token": token})
     if existing is not None:
         return _same_sender(existing, reporter), False
     now = now or utcnow()
@@ -277,7 +281,7 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
     except IntegrityError:
         # A second submission with the same token won the race: show the sender that one.
         session.rollback()
-        existing = session.scalar(select(Case).where(Case.submission_token == token))
+        existing = session.scalar(_BY_TOKEN, {"token": token})
         if existing is None:
             raise
         return _same_sender(existing, reporter), False
