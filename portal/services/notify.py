@@ -61,7 +61,10 @@ def notify(session: Session, users: list[User], case: Case, kind: str, *, open_s
         if user.email:
             queue_case_mail(session, user, case, kind, hours)
     if notices:  # one INSERT for all of them (the ORM sends one each, to read back ids nothing here needs)
-        session.execute(Notification.__table__.insert(), list(notices.values()))
+        session.execute(_ADD_NOTICES, list(notices.values()))
+
+
+_ADD_NOTICES = Notification.__table__.insert()  # made once: every new case and escalation runs it
 
 
 def queue_case_mail(session: Session, user: User, case: Case, kind: str, hours: int | None = None) -> None:
