@@ -257,3 +257,26 @@ def test_a_new_case_tells_all_its_counselors_in_one_statement(app, people, make_
         reached = {a.user_id for a in case.assignees} | {people["lead"]}
     assert len(told) == len(set(told)) == len(reached) >= 4
     assert set(told) == reached and len(inserts) == 1
+
+
+def test_a_case_view_holds_the_audit_chains_lock_only_to_write_its_row(app, people, login, database_url):
+    """Every audited action of a deployment waits for the chain's head (a row lock on PostgreSQL, the write lock
+    on SQLite). A case file view marks its notices read first and appends its audit row last, so that the head is
+    held for that row and the commit only: on PostgreSQL the row and the head's move are one statement."""
+    from sqlalchemy import event
+
+    [case_id] = open_cases(app, people["teacher"], 1)
+    lead = app.test_client()
+    login(lead, people["lead"])
+    with app.app_context():
+        public_id = db.session.get(Case, case_id).public_id
+        engine = db.engine
+    statements = _statements(app)
+    event.listen(engine, "commit", lambda conn: statements.append("COMMIT"))
+    assert lead.get(f"/cases/{public_id}").status_code == 200
+    head = next(i for i, s in enumerate(statements) if "FROM audit_head" in s)
+    held = statements[head + 1:statements.index("COMMIT", head)]
+    assert held and all("audit_events" in s or s.startswith("UPDATE audit_head") for s in held)
+    if not database_url.startswith("sqlite"):
+        assert len(held) == 1 and "UPDATE audit_head" in held[0]
+    assert any(s.startswith("UPDATE notifications") for s in statements[:head])

@@ -204,10 +204,13 @@ def _takedown_context(case, failed=None, failed_item=None):
 @bp.route("/<public_id>")
 def file(public_id: str):
     """The case file: content note, report, duties, response log, assignees."""
-    case = _case(public_id)
+    case = _case(public_id, None)
     db.session.execute(Notification.__table__.update().where(Notification.user_id == current_user.id,
                                                              Notification.case_id == case.id,
                                                              Notification.read_at.is_(None)).values(read_at=utcnow()))
+    # The view's audit row last, just before the commit: the chain's head stays locked (on PostgreSQL every
+    # audited action of the deployment waits for it) for the row and the commit only.
+    cases.record_view(db.session, current_user, case, client_address())
     commit_keeping_loaded(db.session)  # the case was read in the transaction this ends: the page needs no new read
     return render_template("cases/file.html", **_file_context(case, log_kind=request.args.get("log")))
 
