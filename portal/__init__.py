@@ -37,6 +37,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from portal.extensions import babel, csrf, db, limiter, login_manager
 
     forms.use_fast_html_params()
+    app.jinja_env.globals.update(form_field=forms.field, form_choice_group=forms.choice_group)
 
     db.init_app(app)
     with app.app_context():
