@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 
-from babel import dates, support
+from babel import Locale, dates, support
 from flask import Flask, Request, current_app, g, has_request_context, request, session
 from flask_babel import Babel, Domain, get_domain, get_locale, get_timezone
 from flask_login import current_user
@@ -20,10 +20,13 @@ KOREAN_RUN = re.compile(f"[{HANGUL}]+(?:[\\s·,.()-]*[{HANGUL}]+)*")
 TAG = re.compile(r"(<[^>]*>)")
 
 
-def select_locale() -> str:
+def select_locale() -> Locale:
     """The user's saved choice, then the page address's (?lang=, for visitors' pages that set no cookie), then
     this session's choice, then the browser's, then Korean."""
-    languages = current_app.config["LANGUAGES"]
+    return _locale(_chosen_language(current_app.config["LANGUAGES"]))
+
+
+def _chosen_language(languages) -> str:
     if current_user.is_authenticated and current_user.locale in languages:
         return current_user.locale
     if request.args.get("lang") in languages:
@@ -31,6 +34,15 @@ def select_locale() -> str:
     if session.get("lang") in languages:
         return session["lang"]
     return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+@lru_cache(maxsize=16)
+def _locale(code: str) -> Locale:
+    """One Locale object for each language, for every request of the process. The catalogs, vocabularies and
+    formatted dates are kept in dicts keyed by the request's locale, and a dict finds the very same object by
+    identity; a new Locale each request was compared with Locale.__eq__ instead (2.7 µs, on every translated
+    string: 0.3 ms of a case file)."""
+    return Locale.parse(code)
 
 
 def select_timezone() -> str:
