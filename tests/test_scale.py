@@ -259,10 +259,12 @@ def test_a_new_case_tells_all_its_counselors_in_one_statement(app, people, make_
     assert set(told) == reached and len(inserts) == 1
 
 
-def test_a_case_view_holds_the_audit_chains_lock_only_to_write_its_row(app, people, login, database_url):
+def test_a_case_view_takes_the_audit_chains_head_first_and_holds_it_for_its_row_and_notices(
+        app, people, login, database_url):
     """Every audited action of a deployment waits for the chain's head (a row lock on PostgreSQL, the write lock
-    on SQLite). A case file view marks its notices read first and appends its audit row last, so that the head is
-    held for that row and the commit only: on PostgreSQL the row and the head's move are one statement."""
+    on SQLite). A case file view takes it before it locks anything else (the daily purge holds the head while it
+    deletes notices: the other order would deadlock with it), then writes its row (on PostgreSQL the row and the
+    head's move are one statement), marks its notices read and commits."""
     from sqlalchemy import event
 
     [case_id] = open_cases(app, people["teacher"], 1)
@@ -275,8 +277,9 @@ def test_a_case_view_holds_the_audit_chains_lock_only_to_write_its_row(app, peop
     event.listen(engine, "commit", lambda conn: statements.append("COMMIT"))
     assert lead.get(f"/cases/{public_id}").status_code == 200
     head = next(i for i, s in enumerate(statements) if "FROM audit_head" in s)
+    assert not any(s.startswith(("UPDATE", "INSERT", "DELETE", "WITH")) for s in statements[:head])
     held = statements[head + 1:statements.index("COMMIT", head)]
-    assert held and all("audit_events" in s or s.startswith("UPDATE audit_head") for s in held)
+    writes = [s for s in held if not s.startswith("UPDATE notifications")]
+    assert held[-1].startswith("UPDATE notifications") and all("audit_" in s for s in writes)
     if not database_url.startswith("sqlite"):
-        assert len(held) == 1 and "UPDATE audit_head" in held[0]
-    assert any(s.startswith("UPDATE notifications") for s in statements[:head])
+        assert len(writes) == 1 and "UPDATE audit_head" in writes[0] and "INSERT INTO audit_events" in writes[0]

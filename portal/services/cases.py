@@ -122,13 +122,8 @@ def load_case(session: Session, user: User, public_id: str, action: str | None, 
         session.flush()
         raise CaseNotFound(public_id)  # the caller commits, so that the denial is kept
     if action:
-        record_view(session, user, case, address, action)
+        audit.record(session, action, actor=user, case_id=case.id, school_id=case.school_id, address=address)
     return case
-
-
-def record_view(session: Session, user: User, case: Case, address: str | None, action: str = "case_viewed") -> None:
-    """The audit row of a look at a case the user may see (load_case has checked it)."""
-    audit.record(session, action, actor=user, case_id=case.id, school_id=case.school_id, address=address)
 
 
 def visible_cases_clause(user: User):
