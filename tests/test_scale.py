@@ -4,10 +4,12 @@ counts. (The timings themselves are measured by bench/scale.py, not here.)"""
 from __future__ import annotations
 
 import re
+import threading
+import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from portal.extensions import db
 from portal.models import Case, CaseFigure, CaseStatus, School, User
@@ -260,26 +262,62 @@ def test_a_new_case_tells_all_its_counselors_in_one_statement(app, people, make_
 
 
 def test_a_case_view_takes_the_audit_chains_head_first_and_holds_it_for_its_row_and_notices(
-        app, people, login, database_url):
+        app, people, login, make_user, database_url):
     """Every audited action of a deployment waits for the chain's head (a row lock on PostgreSQL, the write lock
-    on SQLite). A case file view takes it before it locks anything else (the daily purge holds the head while it
-    deletes notices: the other order would deadlock with it), then writes its row (on PostgreSQL the row and the
-    head's move are one statement), marks its notices read and commits."""
+    on SQLite). A case file view takes it before it writes anything else (the daily purge holds the head while it
+    deletes notices: the other order would deadlock with it), then writes its row and marks the viewer's notices
+    of the case read, on PostgreSQL in one statement, and commits."""
     from sqlalchemy import event
 
-    [case_id] = open_cases(app, people["teacher"], 1)
+    from portal.models import Notification
+
+    other = make_user(role="counselor")
+    [case_id, other_case] = open_cases(app, people["teacher"], 2)
     lead = app.test_client()
     login(lead, people["lead"])
     with app.app_context():
         public_id = db.session.get(Case, case_id).public_id
         engine = db.engine
+        db.session.add(Notification(user_id=other, case_id=case_id, kind="new_case"))  # someone else's notice
+        db.session.commit()
     statements = _statements(app)
     event.listen(engine, "commit", lambda conn: statements.append("COMMIT"))
     assert lead.get(f"/cases/{public_id}").status_code == 200
     head = next(i for i, s in enumerate(statements) if "FROM audit_head" in s)
     assert not any(s.startswith(("UPDATE", "INSERT", "DELETE", "WITH")) for s in statements[:head])
     held = statements[head + 1:statements.index("COMMIT", head)]
-    writes = [s for s in held if not s.startswith("UPDATE notifications")]
-    assert held[-1].startswith("UPDATE notifications") and all("audit_" in s for s in writes)
-    if not database_url.startswith("sqlite"):
-        assert len(writes) == 1 and "UPDATE audit_head" in writes[0] and "INSERT INTO audit_events" in writes[0]
+    if database_url.startswith("sqlite"):
+        assert [s.split(" SET ")[0].split(" (")[0] for s in held] == [
+            "INSERT INTO audit_events", "UPDATE audit_head", "UPDATE notifications"]
+    else:
+        [statement] = held
+        assert all(part in statement
+                   for part in ("UPDATE audit_head", "UPDATE notifications", "INSERT INTO audit_events"))
+    with app.app_context():
+        unread = set(db.session.execute(select(Notification.user_id, Notification.case_id)
+                                        .where(Notification.read_at.is_(None))).all())
+    assert (people["lead"], case_id) not in unread  # the lead's notice of the case viewed is read
+    assert {(people["lead"], other_case), (other, case_id)} <= unread  # nothing else is
+
+
+def test_a_case_view_does_not_deadlock_with_a_purge_that_holds_the_chains_head(app, people, login, database_url):
+    """The daily purge holds the chain's head while it deletes a purged case's notices. A counselor opening that
+    case meanwhile waits for the head and then sees the page: neither side is aborted as a deadlock."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer at a time: no row locks to take in two orders")
+    [case_id] = open_cases(app, people["teacher"], 1)
+    lead = app.test_client()
+    login(lead, people["lead"])
+    with app.app_context():
+        public_id = db.session.get(Case, case_id).public_id
+        engine = db.engine
+    seen = {}
+    viewer = threading.Thread(target=lambda: seen.update(status=lead.get(f"/cases/{public_id}").status_code))
+    with engine.connect() as purge:
+        purge.execute(text("SELECT last_id FROM audit_head WHERE id = 1 FOR UPDATE"))
+        viewer.start()
+        time.sleep(0.5)  # the view has read the case and waits for the head
+        purge.execute(text("DELETE FROM notifications WHERE case_id = :case_id"), {"case_id": case_id})
+        purge.commit()
+    viewer.join(20)
+    assert seen == {"status": 200}

@@ -204,13 +204,8 @@ def _takedown_context(case, failed=None, failed_item=None):
 @bp.route("/<public_id>")
 def file(public_id: str):
     """The case file: content note, report, duties, response log, assignees."""
-    # The view's audit row first: it locks the chain's head, which every audited action waits for. A transaction
-    # holding the head may go on to lock notices (the daily purge deletes a purged case's), so the notices are
-    # marked read after it and never while waiting for it, which would deadlock with such a transaction.
-    case = _case(public_id)
-    db.session.execute(Notification.__table__.update().where(Notification.user_id == current_user.id,
-                                                             Notification.case_id == case.id,
-                                                             Notification.read_at.is_(None)).values(read_at=utcnow()))
+    case = _case(public_id, None)
+    cases.record_view(db.session, current_user, case, client_address())  # and its notices marked read
     commit_keeping_loaded(db.session)  # the case was read in the transaction this ends: the page needs no new read
     return render_template("cases/file.html", **_file_context(case, log_kind=request.args.get("log")))
 

@@ -126,6 +126,18 @@ def load_case(session: Session, user: User, public_id: str, action: str | None, 
     return case
 
 
+def record_view(session: Session, user: User, case: Case, address: str | None) -> None:
+    """The audit row of a look at a case file (load_case has checked it), and the viewer's notices of the case
+    marked read with it, while the chain's head is held: in one statement on PostgreSQL. The head is taken before
+    any other lock: a transaction that holds it may go on to lock notices (the daily purge deletes a purged case's),
+    and a view that marked its notices first and then waited for the head would deadlock with it."""
+    read = Notification.__table__.update().where(
+        Notification.user_id == user.id, Notification.case_id == case.id, Notification.read_at.is_(None),
+    ).values(read_at=utcnow())
+    audit.record(session, "case_viewed", actor=user, case_id=case.id, school_id=case.school_id, address=address,
+                 also=read)
+
+
 def visible_cases_clause(user: User):
     """A WHERE clause selecting the cases this user may see."""
     not_excluded = ~exists().where(and_(CaseExclusion.case_id == Case.id, CaseExclusion.user_id == user.id))
