@@ -313,11 +313,39 @@ def test_a_case_view_does_not_deadlock_with_a_purge_that_holds_the_chains_head(a
         engine = db.engine
     seen = {}
     viewer = threading.Thread(target=lambda: seen.update(status=lead.get(f"/cases/{public_id}").status_code))
-    with engine.connect() as purge:
+    with engine.connect() as purge, engine.connect() as watch:
         purge.execute(text("SELECT last_id FROM audit_head WHERE id = 1 FOR UPDATE"))
         viewer.start()
-        time.sleep(0.5)  # the view has read the case and waits for the head
+        waiting = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND wait_event_type = 'Lock'")
+        deadline = time.monotonic() + 20
+        while watch.execute(waiting).scalar() == 0:  # until the view waits for the head
+            assert time.monotonic() < deadline and viewer.is_alive()
+            watch.rollback()
+            time.sleep(0.02)
         purge.execute(text("DELETE FROM notifications WHERE case_id = :case_id"), {"case_id": case_id})
         purge.commit()
     viewer.join(20)
     assert seen == {"status": 200}
+
+
+def test_the_purge_takes_the_audit_chains_head_before_it_deletes_anything(app, people, database_url):
+    """The same order as a case view's: the daily purge takes the chain's head first, so that it never deletes a
+    case's notices (a row lock on PostgreSQL) and then waits for the head while a view holds the head and waits
+    for those notices."""
+    from portal.services import retention
+
+    open_cases(app, people["teacher"], 1)
+    with app.app_context():
+        db.session.execute(update(Case).values(status=CaseStatus.CLOSED, closed_at=utcnow() - timedelta(days=4000),
+                                               updated_at=utcnow() - timedelta(days=4000),
+                                               purge_warned_at=utcnow() - timedelta(days=3990)))
+        db.session.commit()
+    statements = _statements(app)
+    with app.app_context():
+        report = retention.run(db.session, app.config, utcnow())
+        db.session.commit()
+    assert report.purged == 1
+    head = next(i for i, s in enumerate(statements) if "FROM audit_head" in s)
+    assert not any(s.startswith(("UPDATE", "INSERT", "DELETE", "WITH")) for s in statements[:head])
+    assert any(s.startswith("DELETE FROM notifications") for s in statements[head:])

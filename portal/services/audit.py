@@ -46,6 +46,14 @@ _APPEND_AND_MOVE = _APPEND.values({column.name: bindparam(f"row_{column.name}") 
     .values(last_id=bindparam("row_id"), last_hash=bindparam("row_hash")).cte("moved_head"))
 
 
+def hold_head(session: Session) -> None:
+    """Take the chain's head now, for the rest of the caller's transaction (PostgreSQL: its row lock; SQLite's
+    write transaction holds it anyway), before a run that writes rows other audited actions also lock, such as
+    the purge deleting a case's notices while a case view marks them read. Every transaction then takes the head
+    before those rows, and none waits for the head while holding a row another holder of the head waits for."""
+    session.execute(_HEAD)
+
+
 def record(
     session: Session,
     action: str,

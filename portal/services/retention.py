@@ -139,6 +139,8 @@ def _departed_students(session: Session, config, now: datetime) -> list[User]:
 def run(session: Session, config, now: datetime, *, dry_run: bool = False, address: str = "tick") -> RetentionReport:
     """Warn about, and purge, closed cases past their school's retention period; purge departed students' lessons."""
     report = RetentionReport()
+    if not dry_run:
+        audit.hold_head(session)  # before the first case's notices: a case view takes the head first, then those
     for school, case in _candidates(session, now):
         action = decision(case, school.retention_days, now)
         if action == "warn":
