@@ -10,7 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from portal.database import write_phase
 from portal.extensions import client_address, db
@@ -66,8 +66,7 @@ def _to_utc(value):
 
 
 # Made once: every load and every sending of the report form runs it.
-_STAFF = select(User).where(User.school_id == bindparam("school_id"), User.active.is_(True),
-                            User.role.in_([Role.COUNSELOR, Role.SCHOOL_ADMIN, Role.TEACHER])).order_by(User.id)
+_STAFF = cases.active_staff(Role.COUNSELOR, Role.SCHOOL_ADMIN, Role.TEACHER)
 
 
 def _staff() -> list[User]:

@@ -36,14 +36,13 @@ _READ_HEAD = select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id =
 _HEAD = _READ_HEAD.with_for_update()
 _APPEND = AuditEvent.__table__.insert()
 _MOVE_HEAD = AuditHead.__table__.update().where(AuditHead.__table__.c.id == 1).values(
-    last_id=bindparam("new_id"), last_hash=bindparam("new_hash"))
+    last_id=bindparam("row_id"), last_hash=bindparam("row_hash"))
 # PostgreSQL: the row and the head's move in one statement (the UPDATE in a WITH), so the head's row lock, which
 # every audited action of the deployment waits for, is held across one round trip fewer. SQLite takes no DML in a
 # WITH, and needs none: its write lock is held from BEGIN IMMEDIATE whatever the number of statements.
 # Its binds are named row_*: a parameter named like a column of audit_head (id) would be added to the UPDATE's SET.
 _APPEND_AND_MOVE = _APPEND.values({column.name: bindparam(f"row_{column.name}") for column in _APPEND.table.c}).add_cte(
-    AuditHead.__table__.update().where(AuditHead.__table__.c.id == 1)
-    .values(last_id=bindparam("row_id"), last_hash=bindparam("row_hash")).cte("moved_head"))
+    _MOVE_HEAD.cte("moved_head"))
 
 
 def hold_head(session: Session) -> None:
@@ -93,7 +92,7 @@ def record(
         session.execute(statement, {f"row_{name}": value for name, value in values.items()})
     else:
         session.execute(_APPEND, values)
-        session.execute(_MOVE_HEAD, {"new_id": values["id"], "new_hash": values["hash"]})
+        session.execute(_MOVE_HEAD, {"row_id": values["id"], "row_hash": values["hash"]})
         if also is not None:
             session.execute(also)
 

@@ -212,9 +212,14 @@ def school_staff(session: Session, school: School) -> list[User]:
     return list(session.scalars(_SCHOOL_STAFF, {"school_id": school.id}))
 
 
-# Made once, as the other statements every report runs.
-_SCHOOL_STAFF = select(User).where(User.school_id == bindparam("school_id"), User.active.is_(True),
-                                   User.role.in_([Role.COUNSELOR, Role.SCHOOL_ADMIN])).order_by(User.id)
+def active_staff(*roles: Role):
+    """The statement of a school's active users in these roles (bind school_id), in id order: callers make it once,
+    at import, since every report runs it."""
+    return select(User).where(User.school_id == bindparam("school_id"), User.active.is_(True),
+                              User.role.in_(roles)).order_by(User.id)
+
+
+_SCHOOL_STAFF = active_staff(Role.COUNSELOR, Role.SCHOOL_ADMIN)
 _BY_TOKEN = select(Case).where(Case.submission_token == bindparam("token"))
 
 
