@@ -217,7 +217,8 @@ def test_reading_takes_no_write_lock_and_recording_a_view_holds_it_only_to_recor
 
 def test_a_page_of_50_cases_costs_the_same_statements_as_a_page_of_5(app, people, login, make_user):
     """The inbox reads a page's cases, their open checklist items and the notices in a fixed number of
-    statements, and a case file its log in one however many people wrote in it: no statement per row."""
+    statements, and a case file its log in one however many people wrote in it: no statement per row. The people
+    the file names are read by name: nobody's password hash or second-factor secret but the viewer's own."""
     ids = open_cases(app, people["teacher"], 5)
     lead = app.test_client()
     login(lead, people["lead"])
@@ -242,6 +243,10 @@ def test_a_page_of_50_cases_costs_the_same_statements_as_a_page_of_5(app, people
     assert len(REFERENCE.findall(page)) == 50
     assert counted("/cases/") == few_cases
     assert counted(f"/cases/{public_id}") == short_log
+    # The file names its counselors and authors, and reads nobody's password hash or second-factor secret but the
+    # viewer's own (the sign-in check's statement).
+    queries = [s for s in statements if s.startswith("SELECT")]
+    assert [s for s in queries if "password_hash" in s or "totp_secret" in s] == queries[:1]
 
 
 def test_a_new_case_tells_all_its_counselors_in_one_statement(app, people, make_user):

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import joinedload, load_only
 
 from portal import jurisdiction
 from portal.cases.forms import (
@@ -126,6 +126,11 @@ def _local_now(case):
     return utcnow().astimezone(ZoneInfo(case.school.timezone)).replace(tzinfo=None, second=0, microsecond=0)
 
 
+# The counselors the file may assign, by name: none of their other columns (made once, as cases.load_file's).
+_COUNSELORS = select(User).where(User.school_id == bindparam("school_id"), User.role == Role.COUNSELOR,
+                                 User.active.is_(True)).options(load_only(User.display_name)).order_by(User.id)
+
+
 def _file_context(case, entry_form=None, close_form=None, assign_form=None, na_form=None, na_duty=None,
                   classify_form=None, reply_form=None, log_kind=None, takedown_form=None, takedown_item=None):
     """What the case file shows. A form is made only where the page shows it (None elsewhere); one that was
@@ -137,8 +142,7 @@ def _file_context(case, entry_form=None, close_form=None, assign_form=None, na_f
     assign_form = assign_form or AssignForm()
     assigned = {a.user_id for a in case.assignees}
     excluded = {x.user_id for x in case.exclusions}
-    counselors = db.session.scalars(select(User).where(User.school_id == case.school_id, User.role == Role.COUNSELOR,
-                                                       User.active.is_(True))).all()
+    counselors = db.session.scalars(_COUNSELORS, {"school_id": case.school_id}).all()
     assign_form.counselor.choices = [(u.id, u.display_name, lang_attrs(u.display_name)) for u in counselors
                                      if u.id not in assigned and u.id not in excluded]
     now = utcnow()
