@@ -9,7 +9,8 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text, update
+from conftest import TOKEN_RE
+from sqlalchemy import func, select, text, update
 
 from portal.extensions import db
 from portal.models import Case, CaseFigure, CaseStatus, School, User
@@ -303,6 +304,40 @@ def test_a_case_view_takes_the_audit_chains_head_first_and_holds_it_for_its_row_
                                         .where(Notification.read_at.is_(None))).all())
     assert (people["lead"], case_id) not in unread  # the lead's notice of the case viewed is read
     assert {(people["lead"], other_case), (other, case_id)} <= unread  # nothing else is
+
+
+def test_a_new_report_holds_the_audit_chains_head_only_for_its_row(app, people, login, make_user, database_url):
+    """Every audited action of every school waits for the chain's head. A report takes it last: its case, checklist,
+    recipients, notices and mails are written before, and only its row (one statement on PostgreSQL) and the commit
+    come after."""
+    from sqlalchemy import event
+
+    from portal.models import Notification, OutboxMail
+    from portal.testing import SUBMISSION, report_fields
+
+    make_user(role="counselor", email="counselor@school.test")  # mail for a counselor is written too
+    teacher = app.test_client()
+    login(teacher, people["teacher"])
+    with app.app_context():
+        engine = db.engine
+    page = teacher.get("/reports/new/form").get_data(as_text=True)
+    token = SUBMISSION.search(page)
+    fields = report_fields(TOKEN_RE.search(page).group(1), token.group(1) or token.group(2), "what happened")
+    statements = _statements(app)
+    event.listen(engine, "commit", lambda conn: statements.append("COMMIT"))
+    answer = teacher.post("/reports/new/form", data=fields)
+    assert answer.status_code == 302 and "/receipt" in answer.headers["Location"]
+    head = next(i for i, s in enumerate(statements) if "FROM audit_head" in s)
+    before, held = statements[:head], statements[head + 1:statements.index("COMMIT", head)]
+    if database_url.startswith("sqlite"):
+        assert [s.split(" SET ")[0].split(" (")[0] for s in held] == ["INSERT INTO audit_events", "UPDATE audit_head"]
+    else:
+        assert len(held) == 1 and "INSERT INTO audit_events" in held[0] and "UPDATE audit_head" in held[0]
+    assert any(s.startswith("INSERT INTO notifications") for s in before)
+    assert any(s.startswith("INSERT INTO outbox") for s in before)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Notification)) >= 2
+        assert db.session.scalar(select(func.count()).select_from(OutboxMail)) == 1
 
 
 def test_a_case_view_does_not_deadlock_with_a_purge_that_holds_the_chains_head(app, people, login, database_url):

@@ -321,12 +321,13 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
         session.execute(_ASSIGN, [{"case_id": case.id, "user_id": user.id, "added_at": now}
                                   for user in route.recipients])
     figures.count_opened(session, case)
+    to_notify = route.recipients + ([route.lead] if route.lead else [])
+    notify.notify(session, to_notify, case, NEW_CASE_NOTICES[data.kind])
+    # Last: the audit chain's head is one row for the whole deployment, which every audited action of every school
+    # waits for, held from here to the commit: only for the row (its read flushes the notices' mails first).
     # An anonymous case keeps no address, not even in its audit rows.
     audit.record(session, "case_created", actor=reporter, case_id=case.id, school_id=school.id,
                  target=None if reporter else "anonymous", address=address if reporter else None)
-    session.flush()
-    to_notify = route.recipients + ([route.lead] if route.lead else [])
-    notify.notify(session, to_notify, case, NEW_CASE_NOTICES[data.kind])
     return case, True
 
 
