@@ -91,7 +91,7 @@ def test_the_district_admin_sees_one_channel_at_two_schools_and_only_its_leads_s
         app, login, district, three_reports):
     admin = signed_in(app, login, district["admin"])
     with app.app_context():
-        [signal] = district_signal.signals(db.session)
+        [signal] = district_signal.signal_page(db.session).signals
         mac = db.session.scalar(select(TakedownItem.handle_mac).where(
             TakedownItem.case_id == three_reports["hanbit"].id))
         found = db.session.scalars(select(TakedownItem.found_at).where(TakedownItem.case_id.in_(
@@ -122,6 +122,33 @@ def test_one_school_alone_gives_no_signal_and_no_notice(app, login, district):
     assert signal_rows(admin) == []
     assert "여러 학교의 열린 사안에서 언급된 채널이 없습니다" in admin.get("/district/").get_data(as_text=True)
     assert not sees_notice(app, login, district["hanbit_lead"], case)
+
+
+def test_a_long_list_of_channels_comes_a_page_at_a_time(app, login, district, monkeypatch):
+    """A district hit like 2024 sees many channels: the dashboard lists them a page at a time, the most schools
+    first, each once, with where the page stands; a page number that is not a page gives the first page."""
+    monkeypatch.setattr(district_signal, "PAGE_SIZE", 2)
+    for school, written in (("hanbit", "@widechan"), ("saesol", "@widechan"), ("namsan", "t.me/widechan"),
+                            ("hanbit", "@pairchan"), ("saesol", "@pairchan"),
+                            ("saesol", "@otherpair"), ("namsan", "@otherpair")):
+        report_channel(app, login, district, school, written)
+    admin = signed_in(app, login, district["admin"])
+    first = signal_rows(admin)
+    assert len(first) == 2 and "3개 학교" in first[0] and "2개 학교" in first[1]
+    page = admin.get("/district/").get_data(as_text=True)
+    assert "채널 3개 중 1–2" in page and "/district/?signals=2#signal" in page and "첫 페이지로" not in page
+    second = admin.get("/district/?signals=2").get_data(as_text=True)
+    assert "채널 3개 중 3–3" in second and "?signals=3" not in second and "첫 페이지로" in second
+    section = second[second.index('id="signal"'):]
+    [last] = re.findall(r'<th scope="row">(.*?)</th>', section)
+    labels = {re.search(r"[0-9A-F]{4}-[0-9A-F]{4}", row).group() for row in [*first, last]}
+    assert len(labels) == 3  # every channel once
+    english = admin.get("/district/?signals=2", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Channels 3–3 of 3" in english and "Back to the first page" in english
+    for number in ("9", "0", "-4", "two", "99999999999999999999999"):
+        answer = admin.get(f"/district/?signals={number}")
+        assert answer.status_code == 200
+        assert "채널 3개 중 1–2" in answer.get_data(as_text=True)
 
 
 def test_a_closed_case_stops_counting_and_counts_again_when_reopened(app, login, district, three_reports):
@@ -249,7 +276,7 @@ def test_rotating_the_signal_key_changes_every_mac_and_not_the_signal(app, datab
     close(app, login, district["namsan_lead"], three_reports["namsan"])
     before = macs(app)
     with app.app_context():
-        [old] = district_signal.signals(db.session)
+        [old] = district_signal.signal_page(db.session).signals
     refused = run_portal(["keys", "rotate-signal"], instance, database_url,
                          env={"PORTAL_SIGNAL_KEY": base64.b64encode(b"e" * 32).decode()})
     assert refused.returncode == 1 and "environment" in refused.stderr and macs(app) == before
@@ -268,7 +295,7 @@ def test_rotating_the_signal_key_changes_every_mac_and_not_the_signal(app, datab
         assert (mac is None) == (after[item_id] is None)  # the closed case keeps none
         assert mac is None or after[item_id] != mac
     with app.app_context():
-        [new] = district_signal.signals(db.session)
+        [new] = district_signal.signal_page(db.session).signals
     assert (new.schools, new.first_found, new.last_found) == (old.schools, old.first_found, old.last_found)
     assert new.mac != old.mac and new.label != old.label
     [row] = signal_rows(signed_in(app, login, district["admin"]))
@@ -278,7 +305,7 @@ def test_rotating_the_signal_key_changes_every_mac_and_not_the_signal(app, datab
     # A channel confirmed after the rotation, under the new key, matches the ones recomputed.
     report_channel(app, login, district, "namsan", "t.me/SOMECHAN")
     with app.app_context():
-        [again] = district_signal.signals(db.session)
+        [again] = district_signal.signal_page(db.session).signals
     assert (again.mac, again.schools) == (new.mac, 3)
 
 

@@ -113,4 +113,10 @@ def dashboard():
     staff_lessons = tuple(lesson.slug for lesson in lesson_library().band(STAFF_TRAINING_BAND))
     rows = [(s, stats.school_figures(db.session, s, staff_lessons=staff_lessons))
             for s in db.session.scalars(select(School).where(School.is_active.is_(True)).order_by(School.code))]
-    return render_template("district/dashboard.html", rows=rows, signals=district_signal.signals(db.session))
+    # ?signals=N: the page of the channels' list (a number only: nothing from the cases in the address).
+    number = min(request.args.get("signals", 1, type=int), MAX_SIGNAL_PAGE)
+    return render_template("district/dashboard.html", rows=rows,
+                           signals=district_signal.signal_page(db.session, number))
+
+
+MAX_SIGNAL_PAGE = 100_000  # a larger number in the address is not a page (and would overflow the OFFSET)

@@ -91,10 +91,46 @@ def _shared() -> Select:
             .group_by(TakedownItem.handle_mac).having(_SCHOOLS >= MIN_SCHOOLS))
 
 
-def signals(session: Session) -> list[Signal]:
-    """Every channel reported in open cases at two or more schools, the most schools first."""
-    rows = session.execute(_shared().order_by(_SCHOOLS.desc(), func.max(TakedownItem.found_at).desc()))
-    return [Signal(mac, schools, first, last) for mac, schools, first, last in rows]
+PAGE_SIZE = 50  # channels on a page of the district dashboard
+
+
+@dataclass(frozen=True)
+class SignalPage:
+    """One page of the channels reported at several schools: its number (from 1), its channels, how many there are
+    in all, and how many a page holds."""
+
+    number: int
+    signals: list[Signal]
+    total: int
+    size: int
+
+    @property
+    def first(self) -> int:
+        """The position of the page's first channel in the whole list, from 1."""
+        return (self.number - 1) * self.size + 1
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.signals) - 1
+
+    @property
+    def more(self) -> bool:
+        return self.last < self.total
+
+
+def signal_page(session: Session, number: int = 1) -> SignalPage:
+    """A page of the channels reported in open cases at two or more schools: the most schools first, then the most
+    recently found. One statement: the total comes with the rows (a window over the groups). A page past the end
+    (the channels were closed since its link was made) gives the first page."""
+    size = PAGE_SIZE
+    number = max(number, 1)
+    rows = session.execute(_shared().add_columns(func.count().over())
+                           .order_by(_SCHOOLS.desc(), func.max(TakedownItem.found_at).desc(), TakedownItem.handle_mac)
+                           .limit(size).offset((number - 1) * size)).all()
+    if not rows and number > 1:
+        return signal_page(session)
+    return SignalPage(number, [Signal(mac, schools, first, last) for mac, schools, first, last, _total in rows],
+                      rows[0][4] if rows else 0, size)
 
 
 def shared_items(session: Session, user: User, case: Case, items: list[TakedownItem]) -> dict[int, str]:
