@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from conftest import post
 
@@ -75,3 +76,21 @@ def assert_not_in_sqlite_files(database_url: str, *needles: str) -> None:
             continue
         for needle in needles:
             assert needle.encode() not in data, f"{needle!r} in the database file{suffix}"
+
+
+# What the daily purge does first, as a test holds it: the audit chain's head, locked until the connection commits.
+HOLD_HEAD = "SELECT last_id FROM audit_head WHERE id = 1 FOR UPDATE"
+
+
+def wait_until_it_waits_for_a_lock(watch, thread, seconds: float = 20) -> None:
+    """Poll PostgreSQL (on the `watch` connection) until a session of this database waits for a row lock, so that a
+    test of lock order cannot pass by the thread arriving late."""
+    from sqlalchemy import text
+
+    waiting = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                   "AND wait_event_type = 'Lock'")
+    deadline = time.monotonic() + seconds
+    while watch.execute(waiting).scalar() == 0:
+        assert time.monotonic() < deadline and thread.is_alive()
+        watch.rollback()
+        time.sleep(0.02)

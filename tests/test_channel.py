@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from casehelpers import assert_not_in_sqlite_files, file_report, only_case
+from casehelpers import HOLD_HEAD, assert_not_in_sqlite_files, file_report, only_case, wait_until_it_waits_for_a_lock
 from conftest import deliver_mail, post
 from sqlalchemy import select, text
 
@@ -265,6 +265,33 @@ def test_guessing_pauses_the_code_and_then_the_address(app, counselors):
     assert limited.status_code == 429 and "Too many codes were tried from this network" in limited.get_data(
         as_text=True)
     assert come_back(visitor(app), code).status_code == 302  # another address is not affected
+
+
+def test_a_wrong_code_does_not_deadlock_with_the_purge_of_its_case(app, counselors, database_url):
+    """The daily purge holds the audit chain's head while it deletes a purged case's receipt. A wrong code typed
+    for that case meanwhile waits for the head, then finds no receipt and gets the usual answer: neither side is
+    aborted as a deadlock (PostgreSQL's row locks; SQLite has one writer at a time)."""
+    import threading
+
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer at a time: no row locks to take in two orders")
+    code = code_of(tell(visitor(app)))
+    wrong = code[:4] + ("A" if code[4] != "A" else "B") + code[5:]
+    with app.app_context():
+        case_id = db.session.scalar(select(ReceiptCode.case_id))
+        engine = db.engine
+    client, seen = visitor(app), {}
+    page = client.get("/s/hanbit/return?lang=en").get_data(as_text=True)
+    guess = threading.Thread(target=lambda: seen.update(status=client.post(
+        "/s/hanbit/return?lang=en", data={"code": wrong, "form_token": form_token(page)}, headers=ORIGIN).status_code))
+    with engine.connect() as purge, engine.connect() as watch:
+        purge.execute(text(HOLD_HEAD))
+        guess.start()
+        wait_until_it_waits_for_a_lock(watch, guess)
+        purge.execute(text("DELETE FROM receipt_codes WHERE case_id = :case_id"), {"case_id": case_id})
+        purge.commit()
+    guess.join(20)
+    assert seen == {"status": 422}
 
 
 # --- the conversation --------------------------------------------------------------------------------------------

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from datetime import timedelta
 
 import pytest
+from casehelpers import HOLD_HEAD, wait_until_it_waits_for_a_lock
 from conftest import TOKEN_RE
 from sqlalchemy import func, select, text, update
 
@@ -354,15 +354,9 @@ def test_a_case_view_does_not_deadlock_with_a_purge_that_holds_the_chains_head(a
     seen = {}
     viewer = threading.Thread(target=lambda: seen.update(status=lead.get(f"/cases/{public_id}").status_code))
     with engine.connect() as purge, engine.connect() as watch:
-        purge.execute(text("SELECT last_id FROM audit_head WHERE id = 1 FOR UPDATE"))
+        purge.execute(text(HOLD_HEAD))
         viewer.start()
-        waiting = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                       "AND wait_event_type = 'Lock'")
-        deadline = time.monotonic() + 20
-        while watch.execute(waiting).scalar() == 0:  # until the view waits for the head
-            assert time.monotonic() < deadline and viewer.is_alive()
-            watch.rollback()
-            time.sleep(0.02)
+        wait_until_it_waits_for_a_lock(watch, viewer)  # the view waits for the head
         purge.execute(text("DELETE FROM notifications WHERE case_id = :case_id"), {"case_id": case_id})
         purge.commit()
     viewer.join(20)

@@ -165,8 +165,9 @@ def _of_case(model, *options):
 def _named(relationship):
     """A joined load of the people a file names: only what it shows of them (their name, role and whether they
     lead), not all 19 columns of each, which the database sends, psycopg describes and the ORM sets for every
-    author of every row (2 % of a case file's instructions). A user already in the session (the viewer) keeps what
-    it has loaded; anything else read of them later is loaded then."""
+    author of every row (2 % of a case file's instructions). A user whose columns the session already holds (the
+    viewer) keeps them; one it had expired (the viewer after a refused form's rollback) gets these, and is read
+    again if something needs more of it."""
     return joinedload(relationship).load_only(User.display_name, User.role, User.is_lead)
 
 
@@ -324,7 +325,8 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
     to_notify = route.recipients + ([route.lead] if route.lead else [])
     notify.notify(session, to_notify, case, NEW_CASE_NOTICES[data.kind])
     # Last: the audit chain's head is one row for the whole deployment, which every audited action of every school
-    # waits for, held from here to the commit: only for the row (its read flushes the notices' mails first).
+    # waits for, held from here to the commit (its read flushes the notices' mails first): for a signed-in report
+    # only the row; the anonymous page also starts the sender's conversation before it commits.
     # An anonymous case keeps no address, not even in its audit rows.
     audit.record(session, "case_created", actor=reporter, case_id=case.id, school_id=school.id,
                  target=None if reporter else "anonymous", address=address if reporter else None)

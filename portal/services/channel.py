@@ -130,6 +130,9 @@ def record_attempt(session: Session, receipt_id: int | None, opened: bool, now: 
     row is locked, so concurrent guesses are all counted."""
     if receipt_id is None:
         return
+    # The audit chain's head first, then the receipt: the daily purge holds the head while it deletes a purged
+    # case's receipt, so a wrong code locking the receipt and then waiting for the head would deadlock with it.
+    audit.hold_head(session)
     receipt = session.scalar(select(ReceiptCode).where(ReceiptCode.case_id == receipt_id).with_for_update())
     if receipt is None:
         return
