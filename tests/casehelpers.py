@@ -6,6 +6,7 @@ import re
 import time
 
 from conftest import post
+from sqlalchemy import text
 
 from portal.extensions import db
 from portal.models import Case
@@ -85,8 +86,6 @@ HOLD_HEAD = "SELECT last_id FROM audit_head WHERE id = 1 FOR UPDATE"
 def wait_until_it_waits_for_a_lock(watch, thread, seconds: float = 20) -> None:
     """Poll PostgreSQL (on the `watch` connection) until a session of this database waits for a row lock, so that a
     test of lock order cannot pass by the thread arriving late."""
-    from sqlalchemy import text
-
     waiting = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                    "AND wait_event_type = 'Lock'")
     deadline = time.monotonic() + seconds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -271,8 +272,6 @@ def test_a_wrong_code_does_not_deadlock_with_the_purge_of_its_case(app, counselo
     """The daily purge holds the audit chain's head while it deletes a purged case's receipt. A wrong code typed
     for that case meanwhile waits for the head, then finds no receipt and gets the usual answer: neither side is
     aborted as a deadlock (PostgreSQL's row locks; SQLite has one writer at a time)."""
-    import threading
-
     if database_url.startswith("sqlite"):
         pytest.skip("SQLite has one writer at a time: no row locks to take in two orders")
     code = code_of(tell(visitor(app)))
