@@ -82,6 +82,8 @@ def test_the_inbox_pages_through_every_case_once_in_order(app, people, login):
     open_refs, pages = walk(lead, "/cases/")
     assert pages == 2 and open_refs == expected_order(app, people["lead"], "open")
     assert len(set(open_refs)) == 60
+    second = lead.get(NEXT.search(first).group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert "해당하는 사안: 60건" in second  # the count is of all the open cases, on every page
 
     closed_refs, pages = walk(lead, "/cases/?status=closed")
     assert pages == 2 and closed_refs == expected_order(app, people["lead"], "closed")  # newest first
@@ -97,6 +99,7 @@ def test_the_inbox_pages_through_every_case_once_in_order(app, people, login):
         want = {c.reference for c in db.session.scalars(select(Case).where(Case.urgent.is_(True),
                                                                          Case.status != CaseStatus.CLOSED))}
     assert set(urgent) == want and len(urgent) == len(want) == 12
+    assert "해당하는 사안: 12건" in lead.get("/cases/?attention=urgent").get_data(as_text=True)
 
 
 def test_an_unknown_or_foreign_page_marker_starts_at_the_first_page(app, people, login, make_user):

@@ -887,20 +887,22 @@ def inbox(session: Session, user: User, *, status: str | None = "open", category
         segments.append(CaseStatus.CLOSED)
     if anchor is not None and anchor.status == CaseStatus.CLOSED and len(segments) == 2:
         segments = segments[1:]  # the open cases were on earlier pages
-    found = []
+    found, queries = [], {}
     for segment in segments:
-        query = inbox_query(user, status=segment, category=category, mine=mine, attention=attention, now=now,
-                            anchor=anchor)
-        found += session.execute(query.with_only_columns(*INBOX_COLUMNS).limit(PAGE_SIZE + 1 - len(found))).all()
+        queries[segment] = inbox_query(user, status=segment, category=category, mine=mine, attention=attention,
+                                       now=now, anchor=anchor)
+        found += session.execute(queries[segment].with_only_columns(*INBOX_COLUMNS)
+                                 .limit(PAGE_SIZE + 1 - len(found))).all()
         if len(found) > PAGE_SIZE:
             break
     more = len(found) > PAGE_SIZE
     found = _with_deadlines(session, user.school, found[:PAGE_SIZE], now)
     total = None
     if status is not None and status != CaseStatus.CLOSED:  # open cases: few, so counting them is cheap
-        counted = inbox_query(user, status=status, category=category, mine=mine, attention=attention,
-                              now=now).order_by(None)
-        total = session.scalar(select(func.count()).select_from(counted.subquery()))
+        # On a first page the page's own query, built once (building it again was 5 % of an inbox's instructions).
+        counted = queries[status] if anchor is None and status in queries else inbox_query(
+            user, status=status, category=category, mine=mine, attention=attention, now=now)
+        total = session.scalar(select(func.count()).select_from(counted.order_by(None).subquery()))
     return InboxPage(found, found[-1].public_id if more else None, total)
 
 
