@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload, load_only
 
 from portal import jurisdiction
@@ -127,8 +127,7 @@ def _local_now(case):
 
 
 # The counselors the file may assign, by name: none of their other columns (made once, as cases.load_file's).
-_COUNSELORS = select(User).where(User.school_id == bindparam("school_id"), User.role == Role.COUNSELOR,
-                                 User.active.is_(True)).options(load_only(User.display_name)).order_by(User.id)
+_COUNSELORS = cases.active_staff(Role.COUNSELOR).options(load_only(User.display_name))
 
 
 def _file_context(case, entry_form=None, close_form=None, assign_form=None, na_form=None, na_duty=None,
