@@ -1,0 +1,53 @@
+"""What the server's worker processes load (`portal.wsgi`): how they keep their memory small."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from portal.config import write_instance_config
+
+# Eight threads allocate at once, as a worker's threads do under load; then glibc lists the malloc arenas
+# ("heaps") the process has.
+ARENAS = """
+import ctypes, os, re, tempfile, threading
+import portal.wsgi
+
+def work():
+    for _ in range(500):
+        [bytes(4096) for _ in range(20)]
+
+threads = [threading.Thread(target=work) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+libc = ctypes.CDLL("libc.so.6")
+libc.fdopen.restype = ctypes.c_void_p
+with tempfile.TemporaryFile() as listing:
+    stream = ctypes.c_void_p(libc.fdopen(os.dup(listing.fileno()), b"w"))
+    libc.malloc_info(0, stream)
+    libc.fclose(stream)
+    listing.seek(0)
+    print(len(re.findall(rb"<heap nr=", listing.read())))
+"""
+
+
+def _arenas(tmp_path, **env) -> int:
+    write_instance_config(tmp_path)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_") and k != "MALLOC_ARENA_MAX"}
+    environment.update(PORTAL_INSTANCE_PATH=str(tmp_path), **env)
+    result = subprocess.run([sys.executable, "-c", ARENAS], env=environment, capture_output=True, text=True,  # noqa: S603
+                            timeout=120, check=True)
+    return int(result.stdout.split()[-1])
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc arenas are glibc's")
+def test_a_worker_keeps_one_malloc_arena_however_many_threads_allocate(tmp_path):
+    assert _arenas(tmp_path) == 1
+    # An operator's own MALLOC_ARENA_MAX wins (and shows the threads would otherwise each get one).
+    assert _arenas(tmp_path, MALLOC_ARENA_MAX="4") > 1
