@@ -8,7 +8,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from casehelpers import HOLD_HEAD, wait_until_it_waits_for_a_lock
+from casehelpers import HOLD_HEAD, file_report, wait_until_it_waits_for_a_lock
 from conftest import TOKEN_RE
 from sqlalchemy import func, select, text, update
 
@@ -251,6 +251,27 @@ def test_a_page_of_50_cases_costs_the_same_statements_as_a_page_of_5(app, people
     # viewer's own (the sign-in check's statement).
     queries = [s for s in statements if s.startswith("SELECT")]
     assert [s for s in queries if "password_hash" in s or "totp_secret" in s] == queries[:1]
+
+
+def test_a_report_reads_its_schools_staff_by_name_and_role_only(app, people, login, make_user):
+    """The report form lists the school's staff (whom to leave the report out for) and a report is routed among its
+    counselors: both read names, roles and what a notice needs, never a colleague's password hash or second-factor
+    secret (decrypted as it is read), for every member of staff, on every load of the form."""
+    secret = "JBSWY3DPEHPK3PXP"
+    for _ in range(3):
+        make_user(role="teacher", totp_secret=secret)
+    make_user(role="counselor", email="counselor@hanbit.example", totp_secret=secret)
+    teacher = app.test_client()
+    login(teacher, people["teacher"])
+    statements = _statements(app)
+    assert teacher.get("/reports/new/form").status_code == 200
+    assert file_report(teacher).status_code == 302
+    staff_reads = [s for s in statements if s.startswith("SELECT") and "users.role IN" in s]
+    assert len(staff_reads) >= 3  # the form, its review and sending (each lists the staff), and the routing
+    assert not [s for s in staff_reads if "password_hash" in s or "totp_secret" in s]
+    # Only the reporter's own row is read whole (the sign-in check, and again after the checks' rollback).
+    whole_rows = [s for s in statements if s.startswith("SELECT") and "totp_secret" in s]
+    assert whole_rows and all("WHERE users.id = " in s for s in whole_rows)
 
 
 def test_a_new_case_tells_all_its_counselors_in_one_statement(app, people, make_user):

@@ -65,16 +65,20 @@ def _to_utc(value):
     return value.replace(tzinfo=ZoneInfo(current_user.school.timezone)).astimezone(UTC)
 
 
-# Made once: every load and every sending of the report form runs it.
-_STAFF = cases.active_staff(Role.COUNSELOR, Role.SCHOOL_ADMIN, Role.TEACHER)
+# Made once: every load and every sending of the report form runs it. Names and roles only: a school's whole staff
+# is read, and their other columns (a password hash, a second-factor secret, decrypted as it is read) are not the
+# form's business.
+_STAFF = cases.active_staff(Role.COUNSELOR, Role.SCHOOL_ADMIN, Role.TEACHER).with_only_columns(
+    User.id, User.role, User.display_name, User.is_lead)
 
 
-def _staff() -> list[User]:
-    """The school's active staff: who the report may leave out (teachers too), and who it can be routed to."""
-    return list(db.session.scalars(_STAFF, {"school_id": current_user.school_id}))
+def _staff() -> list:
+    """The school's active staff as rows (id, role, display_name, is_lead), not accounts: who the report may leave
+    out (teachers too), and who it can be routed to."""
+    return db.session.execute(_STAFF, {"school_id": current_user.school_id}).all()
 
 
-def _staff_choices(staff: list[User]) -> list[tuple[int, str]]:
+def _staff_choices(staff: list) -> list[tuple[int, str]]:
     from portal.navigation import role_name
 
     others = sorted((u for u in staff if u.id != current_user.id), key=lambda u: (u.role, u.display_name))
@@ -148,7 +152,7 @@ def form():
     return redirect(url_for("reports.receipt", public_id=public_id))
 
 
-def _routable(form: ReportForm, staff: list[User]) -> bool:
+def _routable(form: ReportForm, staff: list) -> bool:
     """Refuse, on the form, exclusions that would leave the report with nobody to receive it."""
     try:
         cases.check_routable(db.session, current_user.school, form.excluded.data or [],

@@ -12,7 +12,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, selectinload, undefer_group
+from sqlalchemy.orm import Session, joinedload, load_only, selectinload, undefer_group
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.models import (
@@ -228,7 +228,9 @@ def active_staff(*roles: Role):
                               User.role.in_(roles)).order_by(User.id)
 
 
-_SCHOOL_STAFF = active_staff(Role.COUNSELOR, Role.SCHOOL_ADMIN)
+# What routing and the new case's notices and mails use of each, nothing else: every report reads them all.
+_SCHOOL_STAFF = active_staff(Role.COUNSELOR, Role.SCHOOL_ADMIN).options(
+    load_only(User.role, User.is_lead, User.active, User.email, User.locale))
 _BY_TOKEN = select(Case).where(Case.submission_token == bindparam("token"))
 
 
@@ -254,7 +256,7 @@ def check_routable(session: Session, school: School, excluded: set[int] | list[i
 
     A report must always reach someone responsible at the school. District admins never see case content, so
     they are no fallback: an exclusion that leaves nobody is refused and the reporter is told whom else to tell.
-    `staff` is school_staff's list when the caller has read it already.
+    `staff` is school_staff's list when the caller has read it already (or rows with their id, role and is_lead).
     """
     found = routing(school_staff(session, school) if staff is None else staff, school, set(excluded))
     if not found.recipients:
