@@ -83,6 +83,12 @@ def init_command():
 
 
 SERVERS = ("granian", "waitress")
+# Requests one granian worker runs at once. They take turns on the interpreter, so with more of them a burst of
+# views shares it and all of them end late; with two, they finish one after the other, while a database round trip
+# or a password hash (which runs outside the interpreter) still lets the other one run. Measured with 32 readers
+# (README "Performance", 2026-12-01): p99 of a case file 253–289 ms with 2, 360–430 with 4, 407–475 with 8.
+GRANIAN_THREADS = 2
+WAITRESS_THREADS = 8
 
 
 def _default_server() -> str:
@@ -104,7 +110,8 @@ def _default_server() -> str:
               help="The WSGI server (default: granian, or waitress on Windows).")
 @click.option("--workers", default=None, type=int,
               help="granian worker processes (default: one per core with shared rate limits in Redis, else 1).")
-@click.option("--threads", default=8, show_default=True, type=int, help="Threads per process.")
+@click.option("--threads", default=None, type=click.IntRange(1, 64),
+              help=f"Threads per process (default: {GRANIAN_THREADS} with granian, {WAITRESS_THREADS} with waitress).")
 @click.option("--demo", is_flag=True, help="Seed the demo schools, show the demo banner, turn two-factor sign-in off.")
 @click.option("--no-background", is_flag=True, help="Do not run the periodic checks in this server.")
 @with_appcontext
@@ -129,9 +136,9 @@ def serve_command(host, port, server, workers, threads, demo, no_background):
     load_lessons(app)  # parse once here; each worker process then reads the parsed lessons from instance/cache/
     server = server or _default_server()
     if server == "waitress":
-        _serve_waitress(app, host, port, threads, no_background)
+        _serve_waitress(app, host, port, threads or WAITRESS_THREADS, no_background)
     else:
-        _serve_granian(app, host, port, workers, threads, demo, no_background)
+        _serve_granian(app, host, port, workers, threads or GRANIAN_THREADS, demo, no_background)
 
 
 def _serve_waitress(app, host: str, port: int, threads: int, no_background: bool) -> None:
@@ -141,7 +148,8 @@ def _serve_waitress(app, host: str, port: int, threads: int, no_background: bool
         from portal.services import background
 
         background.start(app)
-    click.echo(f"School Deepfake Response Portal: http://{host}:{port}/  (waitress; Ctrl+C stops it)")
+    click.echo(f"School Deepfake Response Portal: http://{host}:{port}/  "
+               f"(waitress, {threads} threads; Ctrl+C stops it)")
     waitress.serve(app, host=host, port=port, threads=threads, ident="portal")
 
 
@@ -170,7 +178,7 @@ def _serve_granian(app, host: str, port: int, workers: int | None, threads: int,
     if demo:
         os.environ["PORTAL_DEMO_MODE"] = "1"
     click.echo(f"School Deepfake Response Portal: http://{host}:{port}/  "
-               f"(granian, {workers} worker process(es); Ctrl+C stops it)")
+               f"(granian, {workers} worker process(es), {threads} threads each; Ctrl+C stops it)")
     Server("portal.wsgi:app", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
            blocking_threads=threads, websockets=False, respawn_failed_workers=True, log_access=False).serve()
 

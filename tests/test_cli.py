@@ -149,6 +149,7 @@ def test_serve_demo_answers_with_the_banner(tmp_path, database_url):
         proc.terminate()
         out = proc.communicate(timeout=10)[0]
     assert f"http://127.0.0.1:{port}/" in out and "hanbit-counselor1" in out
+    assert "1 worker process(es), 2 threads each" in out  # without Redis one process; two requests at a time
 
 
 def test_audit_verify_command(app, database_url, tmp_path):
