@@ -70,6 +70,10 @@ MESSAGES = {
                        "ones for a little while. Nothing was sent. If someone is in danger, call %(police)s now. "
                        "Otherwise "
                        "try again in an hour, or tell a teacher or counselor you trust."),
+    # Translators: the school's public page is checking another sender's code at this very moment (a limit that
+    # keeps the server free for staff); what was typed is kept on the page.
+    "page_busy": _l("Many people are using this page at this moment, so this was not sent. Nothing you wrote is "
+                    "lost: wait a few seconds and send it again."),
     # the conversation with the reporter
     "message_required": _l("Write your message first."),
     "too_many_messages": _l("Many messages were sent on this report in the last hour, so this one was not sent; "

@@ -198,6 +198,30 @@ def test_the_hourly_limit_refuses_with_a_clear_message_and_keeps_the_words(app, 
         assert db.session.scalar(select(db.func.count()).select_from(Case)) == 2
 
 
+def test_while_the_slow_check_is_taken_a_sender_is_asked_to_send_again_and_nothing_is_lost(app, counselors):
+    """One argon2 run at a time per process: a request that cannot have it within half a second is refused with
+    the form (every typed word kept) or the code page, and holds no server thread longer; a code refused so is
+    not counted as a guess. (Staff keep the worker's other thread.)"""
+    code = code_of(tell(visitor(app)))
+    assert channel._slow.acquire(timeout=5)  # another request of this process is hashing
+    try:
+        busy = tell(visitor(app), description="words that must come back", lang="ko")
+        page = busy.get_data(as_text=True)
+        assert busy.status_code == 429 and "words that must come back" in page
+        assert "지금 이 페이지를 쓰는 사람이 많아" in page
+        returning = come_back(visitor(app), code)
+        assert returning.status_code == 429 and "Set-Cookie" not in returning.headers
+        assert "Wait a few seconds and enter the code again" in returning.get_data(as_text=True)
+    finally:
+        channel._slow.release()
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count()).select_from(Case)) == 1
+        assert db.session.scalar(select(ReceiptCode.failures)) == 0
+        assert not db.session.scalars(select(AuditEvent).where(AuditEvent.action == "receipt_code_refused")).all()
+    assert come_back(visitor(app), code).status_code == 302  # free again: the code opens at once
+    assert tell(visitor(app)).status_code == 200
+
+
 @pytest.mark.parametrize("headers", [{"Origin": "https://evil.example"}, {"Origin": "null"},
                                      {"Sec-Fetch-Site": "cross-site"}])
 def test_cross_site_posts_are_refused(app, counselors, headers):

@@ -193,7 +193,12 @@ def tell(code: str):
             return _tell_again(school, form)
         while channel.lookup_taken(db.session, code_text[:channel.LOOKUP_LENGTH]):
             code_text = channel.new_code()
-        receipt = channel.hash_secret(code_text)
+        try:
+            receipt = channel.hash_secret(code_text)
+        except channel.ChannelBusy as error:
+            db.session.rollback()
+            form.form_token.errors = [message_for(error)]
+            return _tell_again(school, form, status=429)
         db.session.rollback()
     data = cases.ReportData(
         categories=list(dict.fromkeys(form.categories.data)), victim_kind=form.about.data,
@@ -254,7 +259,13 @@ def come_back(code: str):
     typed = channel.normalize(form.code.data)
     with read_phase():  # the slow check holds no write lock
         receipt = channel.find_receipt(db.session, school, typed)
-        opened = channel.check_secret(receipt, typed, now)
+        try:
+            opened = channel.check_secret(receipt, typed, now)
+        except channel.ChannelBusy:  # not a guess: nothing is counted
+            db.session.rollback()
+            form.code.errors = [_("Many people are using this page at this moment. Wait a few seconds and enter "
+                                  "the code again.")]
+            return _return_again(school, form, status=429)
         receipt_id = receipt.case_id if receipt else None
         db.session.rollback()
     channel.record_attempt(db.session, receipt_id, opened, now)

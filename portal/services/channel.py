@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import secrets
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -28,6 +29,7 @@ from portal.models import Case, ReceiptCode, ReporterSession, School
 from portal.models.base import utcnow
 from portal.services import audit
 from portal.services.background import CHECKS
+from portal.services.errors import ServiceError
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32: no I, L, O or U to misread
 LOOKUP_LENGTH, SECRET_LENGTH = 4, 16  # 20 bits to look up, 80 bits of secret
@@ -62,14 +64,35 @@ def normalize(text: str | None) -> str | None:
     return code
 
 
-# At most this many argon2 runs (64 MiB, about 0.2 s each) at once per process for the public page, so that
-# anonymous requests cannot take every server thread from staff.
-_slow = threading.BoundedSemaphore(2)
+# One argon2 run (64 MiB, about 0.2 s) at a time per process for the public page, and a request that finds it
+# taken waits at most SLOW_WAIT before it is told to send again (ChannelError "page_busy"): a server worker runs
+# two requests at once (`portal serve`), so anonymous requests can hold at most one of them, briefly, and never
+# every thread staff need. Two senders at the same moment both get through (the second waits for the first).
+_slow = threading.BoundedSemaphore(1)
+SLOW_WAIT = 0.5
+
+
+class ChannelBusy(ServiceError):
+    """The public page's slow check is taken: the sender is asked to send again in a moment."""
+
+    def __init__(self):
+        super().__init__("page_busy")
+
+
+@contextmanager
+def _slow_turn():
+    if not _slow.acquire(timeout=SLOW_WAIT):
+        raise ChannelBusy()
+    try:
+        yield
+    finally:
+        _slow.release()
 
 
 def hash_secret(code: str) -> tuple[str, str]:
-    """(lookup, argon2 hash of the secret part) for storing; slow, so call it before any write transaction."""
-    with _slow:
+    """(lookup, argon2 hash of the secret part) for storing; slow, so call it before any write transaction.
+    ChannelBusy when another request of this process is hashing and does not finish within SLOW_WAIT."""
+    with _slow_turn():
         return code[:LOOKUP_LENGTH], _hasher.hash(code[LOOKUP_LENGTH:])
 
 
@@ -101,11 +124,11 @@ def _decoy_hash() -> str:
 
 
 def _secret_matches(secret_hash: str, secret: str) -> bool:
-    try:
-        with _slow:
+    with _slow_turn():  # ChannelBusy outside the try: busy is not a wrong code
+        try:
             return _hasher.verify(secret_hash, secret)
-    except (VerificationError, InvalidHashError):
-        return False
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 def find_receipt(session: Session, school: School, code: str | None) -> ReceiptCode | None:
