@@ -17,16 +17,16 @@ def _one_malloc_arena() -> None:
     turns on the GIL anyway, and the arenas they each left behind were ~8 MB of a worker's memory after the
     benchmark. (Python's small objects do not go through malloc; large strings, lists and page bodies do.)"""
     import ctypes
-    import ctypes.util
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(-8, 1)  # M_ARENA_MAX (malloc.h); only glibc has it, hence the guard
-    except (OSError, AttributeError):
+        # The process's own symbols, libc's among them (no library search, which would start a subprocess).
+        ctypes.CDLL(None).mallopt(-8, 1)  # M_ARENA_MAX (malloc.h); only glibc has it, hence the guard
+    except (OSError, AttributeError, TypeError):
         pass
 
 
-if os.environ.get("MALLOC_ARENA_MAX") is None:  # an operator's own setting wins
+# An operator's own setting wins, in either of glibc's spellings.
+if os.environ.get("MALLOC_ARENA_MAX") is None and "arena_max" not in os.environ.get("GLIBC_TUNABLES", ""):
     _one_malloc_arena()
 app = create_app()
 load_lessons(app)  # before the first request; `portal serve` has left them parsed in instance/cache/
