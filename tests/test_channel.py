@@ -199,19 +199,22 @@ def test_the_hourly_limit_refuses_with_a_clear_message_and_keeps_the_words(app, 
 
 
 def test_while_the_slow_check_is_taken_a_sender_is_asked_to_send_again_and_nothing_is_lost(app, counselors):
-    """One argon2 run at a time per process: a request that cannot have it within half a second is refused with
-    the form (every typed word kept) or the code page, and holds no server thread longer; a code refused so is
-    not counted as a guess. (Staff keep the worker's other thread.)"""
+    """One argon2 run at a time per process: a request that finds it taken is refused at once with the form
+    (every typed word kept) or the code page, so it holds no server thread while it waits; a code refused so is
+    not counted as a guess, whether it exists or not. (Staff keep the worker's other thread.)"""
     code = code_of(tell(visitor(app)))
     assert channel._slow.acquire(timeout=5)  # another request of this process is hashing
     try:
         busy = tell(visitor(app), description="words that must come back", lang="ko")
         page = busy.get_data(as_text=True)
         assert busy.status_code == 429 and "words that must come back" in page
-        assert "지금 이 페이지를 쓰는 사람이 많아" in page
-        returning = come_back(visitor(app), code)
-        assert returning.status_code == 429 and "Set-Cookie" not in returning.headers
-        assert "Wait a few seconds and enter the code again" in returning.get_data(as_text=True)
+        assert "지금 이 페이지를 쓰는 사람이 많아서" in page
+        answers = []
+        for attempt in (code, "ZZZZ" + code[4:]):  # a code that exists and one that does not: the same answer
+            returning = come_back(visitor(app), attempt)
+            assert returning.status_code == 429 and "Set-Cookie" not in returning.headers
+            answers.append(TOKEN_RE.sub("", returning.get_data(as_text=True)).replace(attempt, ""))
+        assert answers[0] == answers[1] and "Wait a few seconds and enter the code again" in answers[0]
     finally:
         channel._slow.release()
     with app.app_context():

@@ -65,11 +65,11 @@ def normalize(text: str | None) -> str | None:
 
 
 # One argon2 run (64 MiB, about 0.2 s) at a time per process for the public page, and a request that finds it
-# taken waits at most SLOW_WAIT before it is told to send again (ChannelError "page_busy"): a server worker runs
-# two requests at once (`portal serve`), so anonymous requests can hold at most one of them, briefly, and never
-# every thread staff need. Two senders at the same moment both get through (the second waits for the first).
+# taken does not wait: it is told at once to send again in a few seconds (ChannelBusy, "page_busy"), its words
+# kept. A server worker runs two requests at once (`portal serve`): waiting for the turn would hold the other
+# thread too, so a flood of anonymous requests could take both from staff. The price: a second sender within the
+# same fifth of a second is asked to press the button again.
 _slow = threading.BoundedSemaphore(1)
-SLOW_WAIT = 0.5
 
 
 class ChannelBusy(ServiceError):
@@ -81,7 +81,7 @@ class ChannelBusy(ServiceError):
 
 @contextmanager
 def _slow_turn():
-    if not _slow.acquire(timeout=SLOW_WAIT):
+    if not _slow.acquire(blocking=False):
         raise ChannelBusy()
     try:
         yield
@@ -91,7 +91,7 @@ def _slow_turn():
 
 def hash_secret(code: str) -> tuple[str, str]:
     """(lookup, argon2 hash of the secret part) for storing; slow, so call it before any write transaction.
-    ChannelBusy when another request of this process is hashing and does not finish within SLOW_WAIT."""
+    ChannelBusy when another request of this process is hashing at this moment."""
     with _slow_turn():
         return code[:LOOKUP_LENGTH], _hasher.hash(code[LOOKUP_LENGTH:])
 
