@@ -92,6 +92,20 @@ def commit_keeping_loaded(session: Session) -> None:
         session.expire_on_commit = keep
 
 
+def end_reading(session: Session, keep) -> None:
+    """End a READ_FIRST view's reading transaction before its write phase: roll back, which expires everything the
+    checks loaded so that the writes decide on rows as they are now (a school's routing rule, its staff), except
+    `keep`, the signed-in user, kept as the request loaded them. The writes record their id and role, the ones the
+    request was allowed with; reading their whole row again (a password hash, a second-factor secret decrypted as
+    it is read) to reach their school cost a tenth of a report."""
+    session = session() if callable(session) else session  # the scoped session's current one
+    session.expunge(keep)
+    try:
+        session.rollback()
+    finally:
+        session.add(keep)  # persistent again, its loaded attributes kept; its school was expired with the rest
+
+
 def configure_engine(engine: Engine) -> None:
     """Turn on WAL, FULL sync and foreign keys for SQLite, and begin writers IMMEDIATE."""
     if engine.dialect.name != "sqlite":

@@ -8,7 +8,8 @@ import threading
 from datetime import timedelta
 
 import pytest
-from casehelpers import HOLD_HEAD, file_report, wait_until_it_waits_for_a_lock
+from casehelpers import HOLD_HEAD, REPORT, file_report, wait_until_it_waits_for_a_lock
+from casehelpers import TOKEN_RE as SUBMISSION_RE
 from conftest import TOKEN_RE
 from sqlalchemy import func, select, text, update
 
@@ -269,9 +270,29 @@ def test_a_report_reads_its_schools_staff_by_name_and_role_only(app, people, log
     staff_reads = [s for s in statements if s.startswith("SELECT") and "users.role IN" in s]
     assert len(staff_reads) >= 3  # the form, its review and sending (each lists the staff), and the routing
     assert not [s for s in staff_reads if "password_hash" in s or "totp_secret" in s]
-    # Only the reporter's own row is read whole (the sign-in check, and again after the checks' rollback).
+    # Only the reporter's own row is read whole (the sign-in check of each request).
     whole_rows = [s for s in statements if s.startswith("SELECT") and "totp_secret" in s]
     assert whole_rows and all("WHERE users.id = " in s for s in whole_rows)
+
+
+def test_sending_a_report_reads_the_reporters_account_once_and_its_school_as_it_is_then(app, people, login):
+    """The request that sends a report reads the reporter's whole row once, at its sign-in check: the writes record
+    their id and role without reading it again after the form's checks. The school's row (its routing rule) is
+    read again once the checks are over, so that routing decides on the rule as it is when the case is written."""
+    teacher = app.test_client()
+    login(teacher, people["teacher"])
+    page = teacher.get("/reports/new/form").get_data(as_text=True)
+    submission = SUBMISSION_RE.search(page)
+    fields = {**REPORT, "action": "submit", "csrf_token": TOKEN_RE.search(page).group(1),
+              "submission_token": submission.group(1) or submission.group(2)}
+    statements = _statements(app)
+    sent = teacher.post("/reports/new/form", data=fields)
+    assert sent.status_code == 302 and "/receipt" in sent.location
+    whole_rows = [s for s in statements if s.startswith("SELECT") and "totp_secret" in s]
+    assert len(whole_rows) == 1
+    writes = statements.index(next(s for s in statements if s.startswith("INSERT INTO cases")))
+    staff_list = statements.index(next(s for s in statements if "users.role IN" in s))
+    assert [s for s in statements[staff_list:writes] if s.startswith("SELECT") and "FROM schools" in s]
 
 
 def test_a_new_case_tells_all_its_counselors_in_one_statement(app, people, make_user):

@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal.database import write_phase
+from portal.database import end_reading, write_phase
 from portal.extensions import client_address, db
 from portal.labels import CATEGORY_LABELS, PLATFORM_LABELS, VICTIM_LABELS, YNU_LABELS
 from portal.messages import message_for
@@ -135,9 +135,9 @@ def form():
         return render_template("reports/review.html", form=form, labels=_labels())
     token = _token(form)
     data = _report_data(form)
-    # The checks above only read; the writes below take the write lock (database.READ_FIRST). The rollback also
-    # expires what the checks loaded, so that routing decides on the roles, lead and routing rule as they are now.
-    db.session.rollback()
+    # The checks above only read; the writes below take the write lock (database.READ_FIRST), and routing decides
+    # on the roles, lead and routing rule as they are then.
+    end_reading(db.session, current_user._get_current_object())
     with write_phase():
         try:
             case, created = cases.submit_report(db.session, current_user, data, token, client_address())

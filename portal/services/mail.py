@@ -49,10 +49,14 @@ def queue(session: Session, to: str | None, subject: str, body: str, school_id: 
         log.warning("mail not queued: the recipient address is not a single valid address")
         return False
     domain = public_host(current_app.config["PUBLIC_URL"]) or "portal.invalid"
-    session.add(OutboxMail(message_id=make_msgid(domain=domain), school_id=school_id, recipient=to,
-                           subject=subject, body=body, next_attempt_at=utcnow()))
+    session.execute(_QUEUE, {"message_id": make_msgid(domain=domain), "school_id": school_id, "recipient": to,
+                             "subject": subject, "body": body})
     session.info[PENDING] = True
     return True
+
+
+# One Core INSERT, made once (every new case queues mail): an object added to the session cost a flush of its own.
+_QUEUE = OutboxMail.__table__.insert()
 
 
 def _backoff(attempts: int) -> timedelta:
