@@ -111,10 +111,6 @@ def _finalize_config(app: Flask) -> None:
         cfg.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
     # A failed statement's error names its SQL but never its values (names, e-mail addresses, case text).
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"hide_parameters": True, **cfg.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
-    if cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        # After a PostgreSQL restart every pooled connection is dead: test each one before use instead of
-        # failing the next request on it with 500.
-        cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, **cfg.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
     if cfg.get("TRUSTED_HOSTS") is None:
         cfg["TRUSTED_HOSTS"] = trusted_hosts(cfg["PUBLIC_URL"])
 

@@ -54,7 +54,7 @@ def test_the_example_configuration_loads(tmp_path, monkeypatch):
     assert config["HTTPS"] and config["SESSION_COOKIE_NAME"] == "__Host-portal" and config["PROXY_COUNT"] == 1
     assert config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
     engine_options = config["SQLALCHEMY_ENGINE_OPTIONS"]
-    assert engine_options["pool_size"] == 10 and engine_options["max_overflow"] == 0 and engine_options["pool_pre_ping"]
+    assert engine_options["pool_size"] == 10 and engine_options["max_overflow"] == 0
     assert config["RATELIMIT_STORAGE_URI"].startswith("redis://")
     assert config["DATA_KEY_ID"] in config["DATA_KEYS"] and config["AUDIT_KEY"]  # the keys `portal init` wrote
 

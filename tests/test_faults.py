@@ -13,6 +13,7 @@ from casehelpers import file_report, only_case
 from conftest import PASSWORD, base_config, post, username_of
 
 from portal import create_app
+from portal.extensions import db
 from portal.testing import free_port
 
 REDIS = shutil.which("redis-server")
@@ -130,7 +131,7 @@ def test_a_full_disk_gives_a_clear_page_and_saves_nothing_half_way(tmp_path, mon
 
 def test_a_postgresql_restart_costs_no_request(app, database_url, make_user, login):
     """Every pooled connection dies (as in a PostgreSQL restart); the next request still answers, because each
-    connection is tested before use."""
+    connection is checked as the pool hands it out."""
     if not database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL's pooled connections")
     from sqlalchemy import create_engine, text
@@ -140,11 +141,32 @@ def test_a_postgresql_restart_costs_no_request(app, database_url, make_user, log
     assert client.get("/dashboard/").status_code == 200  # the pool now holds a live connection
     killer = create_engine(database_url, isolation_level="AUTOCOMMIT")
     with killer.connect() as conn:
-        ended = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        # Each server process is waited for (up to 5 s) until it has ended, as after a restart.
+        ended = conn.execute(text("SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
                                   "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
     killer.dispose()
     assert ended >= 1
     assert client.get("/dashboard/").status_code == 200
+
+
+def test_a_live_pooled_connection_is_handed_out_again_without_a_round_trip(app, database_url):
+    """The check before use asks the connection's socket, not the server: a live connection is used again as it is,
+    and the server sees no statement for the check (SQLAlchemy's pool_pre_ping sent one for every checkout)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's pooled connections")
+    from sqlalchemy import create_engine, text
+
+    with app.app_context():
+        pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar()
+        db.session.commit()  # the connection goes back to the pool
+        db.session.connection()  # and is handed out again: checked, no statement sent yet
+        watcher = create_engine(database_url)
+        with watcher.connect() as conn:
+            last = conn.execute(text("SELECT query FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).scalar()
+        watcher.dispose()
+        assert db.session.execute(text("SELECT pg_backend_pid()")).scalar() == pid
+        db.session.rollback()
+    assert last == "COMMIT"
 
 
 def test_a_database_that_does_not_answer_gets_a_plain_503(tmp_path, monkeypatch):
