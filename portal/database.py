@@ -96,15 +96,22 @@ def commit_keeping_loaded(session: Session) -> None:
 
 
 def end_reading(session: Session, keep) -> None:
-    """End a READ_FIRST view's reading transaction before its write phase: roll back, which expires everything the
-    checks loaded so that the writes decide on rows as they are now (a school's routing rule, its staff), except
-    `keep`, the signed-in user, kept as the request loaded them. The writes record their id and role, the ones the
-    request was allowed with; reading their whole row again (a password hash, a second-factor secret decrypted as
-    it is read) to reach their school cost a tenth of a report."""
+    """End a READ_FIRST view's reading phase before its write phase. Everything the checks loaded is expired, so
+    that the writes decide on rows as they are now (a school's routing rule, its staff), except `keep`, the
+    signed-in user, kept as the request loaded them: the writes record their id and role, the ones the request was
+    allowed with, and reading their whole row again (a password hash, a second-factor secret decrypted as it is
+    read) to reach their school cost a tenth of a report.
+
+    SQLite: the reading transaction is rolled back, so that the writes take the write lock at their BEGIN.
+    PostgreSQL has no such lock and reads each statement as committed then: the transaction goes on (a rollback and
+    a new BEGIN were two round trips more)."""
     session = session() if callable(session) else session  # the scoped session's current one
     session.expunge(keep)
     try:
-        session.rollback()
+        if session.get_bind().dialect.name == "sqlite":
+            session.rollback()
+        else:
+            session.expire_all()
     finally:
         session.add(keep)  # persistent again, its loaded attributes kept; its school was expired with the rest
 
