@@ -182,6 +182,27 @@ def test_a_resend_after_a_crash_carries_the_same_message_id(app, school):
         assert db.session.scalar(select(OutboxMail)).sent_at is not None
 
 
+def test_a_backlog_goes_out_ten_mails_a_claim_with_no_empty_claim_at_the_end(app, school):
+    """Each claim is a write transaction (on SQLite, the lock reports queue for): 23 due mails take three claims,
+    and the short last one ends the round without a fourth that would find nothing."""
+    from sqlalchemy import event
+
+    with app.app_context():
+        for n in range(23):
+            mail.queue(db.session, "lead@school.test", f"subject {n}", "body", school_id=None)
+        db.session.commit()
+        claims = []
+        event.listen(db.engine, "before_cursor_execute", lambda conn, cursor, statement, *args: claims.append(
+            statement) if statement.startswith("UPDATE outbox_mails SET claimed_until=") and "SELECT" in statement
+            else None)
+    with SMTPServer() as smtp:
+        app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port)
+        assert mail.deliver_due(app) == 23
+    assert len(smtp.received) == 23 and len(claims) == 3
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(OutboxMail).where(OutboxMail.sent_at.is_(None))) == 0
+
+
 def test_concurrent_deliveries_send_each_mail_once(app, school):
     with SMTPServer(delay=0.2) as smtp:
         app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port)
