@@ -385,6 +385,45 @@ def test_a_new_report_holds_the_audit_chains_head_only_for_its_row(app, people, 
         assert db.session.scalar(select(func.count()).select_from(OutboxMail)) == 1
 
 
+def test_a_new_report_takes_its_schools_counter_after_everything_that_does_not_need_its_reference(
+        app, people, login, make_user):
+    """The school's next report waits for the counter from the moment this one takes it to its commit. Everything
+    that does not name the reference (the case, its checklist, recipients and notices) is written before; after it
+    come only the reference, the running counts, the mail (which names the reference) and the audit row. The
+    reference is the next number, and the mail names it."""
+    from sqlalchemy import event
+
+    from portal.models import OutboxMail
+    from portal.testing import SUBMISSION, report_fields
+
+    make_user(role="counselor", email="counselor@school.test")
+    [earlier] = open_cases(app, people["teacher"], 1)
+    teacher = app.test_client()
+    login(teacher, people["teacher"])
+    with app.app_context():
+        engine = db.engine
+    page = teacher.get("/reports/new/form").get_data(as_text=True)
+    token = SUBMISSION.search(page)
+    fields = report_fields(TOKEN_RE.search(page).group(1), token.group(1) or token.group(2), "what happened")
+    statements = _statements(app)
+    event.listen(engine, "commit", lambda conn: statements.append("COMMIT"))
+    assert teacher.post("/reports/new/form", data=fields).status_code == 302
+    counter = next(i for i, s in enumerate(statements) if s.startswith("INSERT INTO case_counters"))
+    before, held = statements[:counter], statements[counter + 1:statements.index("COMMIT", counter)]
+    for table in ("cases", "duty_items", "case_assignees", "notifications"):
+        assert any(s.startswith(f"INSERT INTO {table} ") for s in before)
+        assert not any(s.startswith(f"INSERT INTO {table} ") for s in held)
+    assert [s.split(" (")[0].split(" SET ")[0] for s in held[:3]] == [
+        "UPDATE cases", "INSERT INTO case_figures", "INSERT INTO outbox_mails"]
+    assert len(held) <= 6  # and the audit row: two statements on SQLite, the head and one on PostgreSQL
+    with app.app_context():
+        first = db.session.get(Case, earlier).reference
+        newest = db.session.scalars(select(Case).order_by(Case.id.desc())).first()
+        mail = db.session.scalars(select(OutboxMail).order_by(OutboxMail.id.desc())).first()
+    assert newest.reference == first[:-4] + f"{int(first[-4:]) + 1:04d}" and newest.reference in mail.subject
+    assert newest.updated_at == newest.created_at
+
+
 def test_a_case_view_does_not_deadlock_with_a_purge_that_holds_the_chains_head(app, people, login, database_url):
     """The daily purge holds the chain's head while it deletes a purged case's notices. A counselor opening that
     case meanwhile waits for the head and then sees the page: neither side is aborted as a deadlock."""

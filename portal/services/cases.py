@@ -187,17 +187,28 @@ _FILE_COLLECTIONS = (
 # --- opening a case -----------------------------------------------------------------------------------
 
 
-def next_reference(session: Session, school: School, year: int) -> str:
-    """The next reference of a school's year, e.g. HANBIT-2026-0007, unique under concurrent submissions."""
-    # One counter row per school and year, created or bumped by a single INSERT … ON CONFLICT DO UPDATE …
-    # RETURNING: the row lock it takes makes a concurrent report wait until this transaction ends, and
-    # PostgreSQL then re-reads the committed number, so no two transactions get the same one (SQLite has one
-    # writer at a time anyway). Not a sequence: references are per school and year and must have no gaps (a
-    # sequence skips the numbers of rolled-back reports). Not a read-then-write: that one could read a number from
-    # the session's identity map instead of the locked row.
+def number_case(session: Session, case: Case) -> None:
+    """Give a new case its reference, the next of its school's year (e.g. HANBIT-2026-0007), unique under
+    concurrent submissions and with no gaps.
+
+    One counter row per school and year, created or bumped by a single INSERT … ON CONFLICT DO UPDATE … RETURNING:
+    the row lock it takes makes a concurrent report wait until this transaction ends, and PostgreSQL then re-reads
+    the committed number, so no two transactions get the same one (SQLite has one writer at a time anyway). Not a
+    sequence: a sequence skips the numbers of rolled-back reports. Not a read-then-write: that one could read a
+    number from the session's identity map instead of the locked row. Taken as late as a report can (only its mail,
+    which names the reference, and its audit row come after), since the school's next report waits for it.
+    """
+    year = case.created_at.year
     number = session.execute(_counting(session.get_bind().dialect.name),
-                             {"school_id": school.id, "year": year}).scalar_one()
-    return f"{school.code.upper()}-{year}-{number:04d}"
+                             {"school_id": case.school_id, "year": year}).scalar_one()
+    reference = f"{case.school.code.upper()}-{year}-{number:04d}"
+    session.execute(_SET_REFERENCE, {"case_id": case.id, "reference": reference, "updated": case.updated_at})
+    set_committed_value(case, "reference", reference)
+
+
+# updated_at as the case has it: the row is still being created (the column would take the time of this UPDATE).
+_SET_REFERENCE = Case.__table__.update().where(Case.__table__.c.id == bindparam("case_id")) \
+    .values(reference=bindparam("reference"), updated_at=bindparam("updated"))
 
 
 @lru_cache(maxsize=2)
@@ -280,11 +291,10 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
     now = now or utcnow()
     excluded = set(data.excluded_ids)
     route = check_routable(session, school, excluded)
-    reference = next_reference(session, school, now.year)  # also serializes this school's new cases
-    if reporter is None:
-        check_channel_limit(session, school, now)
     case = Case(
-        public_id=new_public_id(), school_id=school.id, school=school, reference=reference, kind=data.kind,
+        # Until number_case gives it its reference: unique, and seen by nobody (it is numbered before the commit).
+        public_id=(public_id := new_public_id()), reference=public_id,
+        school_id=school.id, school=school, kind=data.kind,
         categories=",".join(data.categories), platforms=",".join(data.platforms), victim_kind=data.victim_kind,
         victim_count=data.victim_count, victim_names=data.victim_names or None, suspects=data.suspects or None,
         links=data.links or None, first_seen=data.first_seen, how_learned=data.how_learned or None,
@@ -305,7 +315,7 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
         _insert_case(session, case)
     except IntegrityError:
         # The same token was sent before (a second click, a page sent again): show the sender that case. Not looked
-        # up first: that is rare, and a report would read for it while it holds the school's counter.
+        # up first: that is rare, and every report would pay for the look-up.
         session.rollback()
         existing = session.scalar(_BY_TOKEN, {"token": token})
         if existing is None:
@@ -321,13 +331,18 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
     if route.recipients:  # never empty (check_routable refuses that), but an empty list would send a bare INSERT
         session.execute(_ASSIGN, [{"case_id": case.id, "user_id": user.id, "added_at": now}
                                   for user in route.recipients])
-    figures.count_opened(session, case)
     to_notify = route.recipients + ([route.lead] if route.lead else [])
-    notify.notify(session, to_notify, case, NEW_CASE_NOTICES[data.kind])
+    notify.add_notices(session, to_notify, case, NEW_CASE_NOTICES[data.kind])
+    # From here on the school's next report waits for this one's commit (its counter, then its running counts):
+    # what is left is what needs the reference, and the audit row.
+    number_case(session, case)
+    figures.count_opened(session, case)
+    if reporter is None:
+        check_channel_limit(session, school, now, written=True)  # while the counter holds the school's other reports
+    notify.queue_mails(session, to_notify, case, NEW_CASE_NOTICES[data.kind])
     # Last: the audit chain's head is one row for the whole deployment, which every audited action of every school
-    # waits for, held from here to the commit (its read flushes the notices' mails first): for a signed-in report
-    # only the row; the anonymous page also starts the sender's conversation before it commits.
-    # An anonymous case keeps no address, not even in its audit rows.
+    # waits for, held from here to the commit: for a signed-in report only the row; the anonymous page also starts
+    # the sender's conversation before it commits. An anonymous case keeps no address, not even in its audit rows.
     audit.record(session, "case_created", actor=reporter, case_id=case.id, school_id=school.id,
                  target=None if reporter else "anonymous", address=address if reporter else None)
     return case, True
@@ -360,12 +375,17 @@ def _same_sender(existing: Case, reporter: User | None) -> Case:
     return existing
 
 
-def check_channel_limit(session: Session, school: School, now: datetime) -> None:
-    """Refuse a new anonymous case when the school has had its hourly number of them (spam and abuse)."""
-    recent = session.scalar(select(func.count()).select_from(Case).where(
-        Case.school_id == school.id, Case.kind == "anonymous", Case.created_at > now - timedelta(hours=1)))
-    if recent >= school.anonymous_hourly_limit:
+def check_channel_limit(session: Session, school: School, now: datetime, *, written: bool = False) -> None:
+    """Refuse a new anonymous case when with it the school would have had more than its hourly number of them (spam
+    and abuse). `written`: the case is in this transaction already, so it is among those counted (the caller rolls
+    it back on a refusal); else it is still to come."""
+    recent = session.scalar(_RECENT_ANONYMOUS, {"school_id": school.id, "since": now - timedelta(hours=1)})
+    if recent + (0 if written else 1) > school.anonymous_hourly_limit:
         raise CaseError("channel_busy")
+
+
+_RECENT_ANONYMOUS = select(func.count()).select_from(Case).where(
+    Case.school_id == bindparam("school_id"), Case.kind == "anonymous", Case.created_at > bindparam("since"))
 
 
 def applicable_rules(case: Case) -> list[duties.DutyRule]:

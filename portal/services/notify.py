@@ -53,15 +53,32 @@ def notify(session: Session, users: list[User], case: Case, kind: str, *, open_s
     With `open_since`, the mail says how long the item has been open (escalations).
     """
     hours = int((now - open_since).total_seconds() // 3600) if open_since and now else None
-    notices = {}
+    add_notices(session, users, case, kind)
+    queue_mails(session, users, case, kind, hours)
+
+
+def _reached(users: list[User]) -> list[User]:
+    """Each active user once, in order."""
+    reached: dict[int, User] = {}
     for user in users:
-        if user.id in notices or not user.active:
-            continue
-        notices[user.id] = {"user_id": user.id, "case_id": case.id, "kind": kind}
+        if user.active and user.id not in reached:
+            reached[user.id] = user
+    return list(reached.values())
+
+
+def add_notices(session: Session, users: list[User], case: Case, kind: str) -> None:
+    """A notice in the portal for each active user, in one INSERT (the ORM sends one each, to read back ids that
+    nothing here needs). A notice names no case: it is written before the case has its reference."""
+    notices = [{"user_id": user.id, "case_id": case.id, "kind": kind} for user in _reached(users)]
+    if notices:
+        session.execute(_ADD_NOTICES, notices)
+
+
+def queue_mails(session: Session, users: list[User], case: Case, kind: str, hours: int | None = None) -> None:
+    """The notice's mail for each active user with an address (sent after commit)."""
+    for user in _reached(users):
         if user.email:
             queue_case_mail(session, user, case, kind, hours)
-    if notices:  # one INSERT for all of them (the ORM sends one each, to read back ids nothing here needs)
-        session.execute(_ADD_NOTICES, list(notices.values()))
 
 
 _ADD_NOTICES = Notification.__table__.insert()  # made once: every new case and escalation runs it
