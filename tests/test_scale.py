@@ -351,18 +351,15 @@ def test_a_case_view_takes_the_audit_chains_head_first_and_holds_it_for_its_row_
     assert {(people["lead"], other_case), (other, case_id)} <= unread  # nothing else is
 
 
-def test_a_new_report_holds_the_audit_chains_head_only_for_its_row(app, people, login, make_user, database_url):
-    """Every audited action of every school waits for the chain's head. A report takes it last: its case, checklist,
-    recipients, notices and mails are written before, and only its row (one statement on PostgreSQL) and the commit
-    come after."""
+def _send_report_recording(app, login, teacher_id: int) -> list[str]:
+    """Send a report from its form as the teacher; every statement of the sending request, and "COMMIT" for each
+    commit, in order."""
     from sqlalchemy import event
 
-    from portal.models import Notification, OutboxMail
     from portal.testing import SUBMISSION, report_fields
 
-    make_user(role="counselor", email="counselor@school.test")  # mail for a counselor is written too
     teacher = app.test_client()
-    login(teacher, people["teacher"])
+    login(teacher, teacher_id)
     with app.app_context():
         engine = db.engine
     page = teacher.get("/reports/new/form").get_data(as_text=True)
@@ -372,6 +369,17 @@ def test_a_new_report_holds_the_audit_chains_head_only_for_its_row(app, people, 
     event.listen(engine, "commit", lambda conn: statements.append("COMMIT"))
     answer = teacher.post("/reports/new/form", data=fields)
     assert answer.status_code == 302 and "/receipt" in answer.headers["Location"]
+    return statements
+
+
+def test_a_new_report_holds_the_audit_chains_head_only_for_its_row(app, people, login, make_user, database_url):
+    """Every audited action of every school waits for the chain's head. A report takes it last: its case, checklist,
+    recipients, notices and mails are written before, and only its row (one statement on PostgreSQL) and the commit
+    come after."""
+    from portal.models import Notification, OutboxMail
+
+    make_user(role="counselor", email="counselor@school.test")  # mail for a counselor is written too
+    statements = _send_report_recording(app, login, people["teacher"])
     head = next(i for i, s in enumerate(statements) if "FROM audit_head" in s)
     before, held = statements[:head], statements[head + 1:statements.index("COMMIT", head)]
     if database_url.startswith("sqlite"):
@@ -391,23 +399,11 @@ def test_a_new_report_takes_its_schools_counter_after_everything_that_does_not_n
     that does not name the reference (the case, its checklist, recipients and notices) is written before; after it
     come only the reference, the running counts, the mail (which names the reference) and the audit row. The
     reference is the next number, and the mail names it."""
-    from sqlalchemy import event
-
     from portal.models import OutboxMail
-    from portal.testing import SUBMISSION, report_fields
 
     make_user(role="counselor", email="counselor@school.test")
     [earlier] = open_cases(app, people["teacher"], 1)
-    teacher = app.test_client()
-    login(teacher, people["teacher"])
-    with app.app_context():
-        engine = db.engine
-    page = teacher.get("/reports/new/form").get_data(as_text=True)
-    token = SUBMISSION.search(page)
-    fields = report_fields(TOKEN_RE.search(page).group(1), token.group(1) or token.group(2), "what happened")
-    statements = _statements(app)
-    event.listen(engine, "commit", lambda conn: statements.append("COMMIT"))
-    assert teacher.post("/reports/new/form", data=fields).status_code == 302
+    statements = _send_report_recording(app, login, people["teacher"])
     counter = next(i for i, s in enumerate(statements) if s.startswith("INSERT INTO case_counters"))
     before, held = statements[:counter], statements[counter + 1:statements.index("COMMIT", counter)]
     for table in ("cases", "duty_items", "case_assignees", "notifications"):
