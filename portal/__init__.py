@@ -111,8 +111,17 @@ def _finalize_config(app: Flask) -> None:
         cfg.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
     # A failed statement's error names its SQL but never its values (names, e-mail addresses, case text).
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"hide_parameters": True, **cfg.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
+    if cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # TCP keepalives on every connection: an idle one is probed after 30 s, so a firewall or load balancer in
+        # between does not drop it, and one whose server vanished without closing it (a host crash, a failover)
+        # fails within a minute, which the pool's check before use then sees (database._still_connected).
+        options = cfg["SQLALCHEMY_ENGINE_OPTIONS"]
+        options["connect_args"] = {**KEEPALIVES, **options.get("connect_args", {})}
     if cfg.get("TRUSTED_HOSTS") is None:
         cfg["TRUSTED_HOSTS"] = trusted_hosts(cfg["PUBLIC_URL"])
+
+
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 
 
 def trusted_hosts(public_url: str) -> list[str]:

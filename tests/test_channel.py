@@ -145,6 +145,26 @@ def test_an_anonymous_report_opens_a_case_and_shows_its_code_once(app, counselor
         assert db.session.scalar(select(db.func.count()).select_from(Case)) == 2
 
 
+def test_a_page_sent_again_after_its_school_lost_its_counselors_still_finds_its_report(app, counselors):
+    """A refresh after the report went in (its answer lost on the way) shows that it was sent, even when nobody at
+    the school could receive a new one by now: it is not refused as if it had never been sent."""
+    from sqlalchemy import update
+
+    from portal.models import User
+
+    client = visitor(app)
+    token = form_token(client.get("/s/hanbit/tell?lang=en").get_data(as_text=True))
+    first = client.post("/s/hanbit/tell?lang=en", data={**TELL, "form_token": token}, headers=ORIGIN)
+    assert CODE_RE.search(first.get_data(as_text=True))
+    with app.app_context():
+        db.session.execute(update(User).where(User.role.in_(("counselor", "school_admin"))).values(active=False))
+        db.session.commit()
+    again = client.post("/s/hanbit/tell?lang=en", data={**TELL, "form_token": token}, headers=ORIGIN)
+    assert "already sent" in again.get_data(as_text=True) and not CODE_RE.search(again.get_data(as_text=True))
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count()).select_from(Case)) == 1
+
+
 def test_a_lookup_taken_by_a_concurrent_report_gets_another_and_the_code_still_opens(app, counselors, monkeypatch):
     first = code_of(tell(visitor(app)))
     # Another server's report takes the same lookup between this view's check and its insert: the check saw it

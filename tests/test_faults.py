@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -151,7 +152,8 @@ def test_a_postgresql_restart_costs_no_request(app, database_url, make_user, log
 
 def test_a_live_pooled_connection_is_handed_out_again_without_a_round_trip(app, database_url):
     """The check before use asks the connection's socket, not the server: a live connection is used again as it is,
-    and the server sees no statement for the check (SQLAlchemy's pool_pre_ping sent one for every checkout)."""
+    and the server sees no statement for the check (SQLAlchemy's pool_pre_ping sent one for every checkout); TCP
+    keepalives make a silently vanished server show on that socket too."""
     if not database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL's pooled connections")
     from sqlalchemy import create_engine, text
@@ -165,6 +167,14 @@ def test_a_live_pooled_connection_is_handed_out_again_without_a_round_trip(app, 
             last = conn.execute(text("SELECT query FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).scalar()
         watcher.dispose()
         assert db.session.execute(text("SELECT pg_backend_pid()")).scalar() == pid
+        # Kept alive on the wire: probed after 30 s idle, so a firewall between keeps it, and a server that vanished
+        # without closing it (a host crash, a failover) is found out within a minute.
+        wire = socket.socket(fileno=os.dup(db.session.connection().connection.dbapi_connection.fileno()))
+        try:
+            assert wire.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert wire.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
+        finally:
+            wire.close()
         db.session.rollback()
     assert last == "COMMIT"
 

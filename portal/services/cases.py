@@ -241,8 +241,10 @@ def active_staff(*roles: Role):
 
 
 # What routing and the new case's notices and mails use of each, nothing else: every report reads them all.
+# populate_existing: a counselor who reports is in the identity map, kept as the request loaded them
+# (database.end_reading); routing decides on their lead mark and address as they are now, like everyone else's.
 _SCHOOL_STAFF = active_staff(Role.COUNSELOR, Role.SCHOOL_ADMIN).options(
-    load_only(User.role, User.is_lead, User.active, User.email, User.locale))
+    load_only(User.role, User.is_lead, User.active, User.email, User.locale)).execution_options(populate_existing=True)
 _BY_TOKEN = select(Case).where(Case.submission_token == bindparam("token"))
 
 
@@ -290,7 +292,13 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
     limit. The same token twice returns the first case: (case, created)."""
     now = now or utcnow()
     excluded = set(data.excluded_ids)
-    route = check_routable(session, school, excluded)
+    try:
+        route = check_routable(session, school, excluded)
+    except CaseError:
+        existing = session.scalar(_BY_TOKEN, {"token": token})  # sent again after the staff changed: it stands
+        if existing is None:
+            raise
+        return _same_sender(existing, reporter), False
     case = Case(
         # Until number_case gives it its reference: unique, and seen by nobody (it is numbered before the commit).
         public_id=(public_id := new_public_id()), reference=public_id,

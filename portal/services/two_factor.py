@@ -93,8 +93,9 @@ def _matching_step(secret: str, code: str, now: datetime) -> tuple[int | None, i
 
 
 def _lock(session: Session, user: User) -> None:
-    # Two requests with the same code for one user run one after the other, so only one can use it.
-    session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    # Two requests with the same code for one user run one after the other, so only one can use it. FOR NO KEY
+    # UPDATE: it does not wait for the key-share locks that new reports routed to this user hold on the row.
+    session.execute(select(User.id).where(User.id == user.id).with_for_update(key_share=True))
 
 
 def check_code(session: Session, user: User, code: str, now: datetime | None = None) -> int:
