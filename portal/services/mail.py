@@ -63,8 +63,6 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(minutes=min(2 ** (attempts - 1), 60))
 
 
-
-
 # Mails claimed together: one transaction claims them, one marks them (two commits for the batch, not two per
 # mail, which on SQLite each wait for the write lock and a sync to disk while reports queue for it). Small enough
 # that a batch at MAIL_TIMEOUT per mail is sent before its claim runs out.
