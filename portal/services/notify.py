@@ -68,7 +68,8 @@ def _reached(users: list[User]) -> list[User]:
 
 def add_notices(session: Session, users: list[User], case: Case, kind: str) -> None:
     """A notice in the portal for each active user, in one INSERT (the ORM sends one each, to read back ids that
-    nothing here needs). A notice names no case: it is written before the case has its reference."""
+    nothing here needs). A notice holds no words (they are made when it is shown), so a new case's notices go in
+    before the case has its reference."""
     notices = [{"user_id": user.id, "case_id": case.id, "kind": kind} for user in _reached(users)]
     if notices:
         session.execute(_ADD_NOTICES, notices)
