@@ -8,8 +8,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from casehelpers import HOLD_HEAD, REPORT, file_report, wait_until_it_waits_for_a_lock
-from casehelpers import TOKEN_RE as SUBMISSION_RE
+from casehelpers import HOLD_HEAD, file_report, wait_until_it_waits_for_a_lock
 from conftest import TOKEN_RE
 from sqlalchemy import func, select, text, update
 
@@ -197,6 +196,27 @@ def _statements(app):
     return seen
 
 
+def _send_report_recording(app, login, teacher_id: int) -> list[str]:
+    """Send a report from its form as the teacher; every statement of the sending request, and "COMMIT" for each
+    commit, in order."""
+    from sqlalchemy import event
+
+    from portal.testing import SUBMISSION, report_fields
+
+    teacher = app.test_client()
+    login(teacher, teacher_id)
+    with app.app_context():
+        engine = db.engine
+    page = teacher.get("/reports/new/form").get_data(as_text=True)
+    token = SUBMISSION.search(page)
+    fields = report_fields(TOKEN_RE.search(page).group(1), token.group(1) or token.group(2), "what happened")
+    statements = _statements(app)
+    event.listen(engine, "commit", lambda conn: statements.append("COMMIT"))
+    answer = teacher.post("/reports/new/form", data=fields)
+    assert answer.status_code == 302 and "/receipt" in answer.headers["Location"]
+    return statements
+
+
 def test_reading_takes_no_write_lock_and_recording_a_view_holds_it_only_to_record(app, people, login, database_url):
     """SQLite has one write lock. The inbox never takes it; a case file takes it to write its audit row and
     renders as a reader, so counselors reading cases do not queue behind each other's pages."""
@@ -279,15 +299,7 @@ def test_sending_a_report_reads_the_reporters_account_once_and_its_school_as_it_
     """The request that sends a report reads the reporter's whole row once, at its sign-in check: the writes record
     their id and role without reading it again after the form's checks. The school's row (its routing rule) is
     read again once the checks are over, so that routing decides on the rule as it is when the case is written."""
-    teacher = app.test_client()
-    login(teacher, people["teacher"])
-    page = teacher.get("/reports/new/form").get_data(as_text=True)
-    submission = SUBMISSION_RE.search(page)
-    fields = {**REPORT, "action": "submit", "csrf_token": TOKEN_RE.search(page).group(1),
-              "submission_token": submission.group(1) or submission.group(2)}
-    statements = _statements(app)
-    sent = teacher.post("/reports/new/form", data=fields)
-    assert sent.status_code == 302 and "/receipt" in sent.location
+    statements = _send_report_recording(app, login, people["teacher"])
     whole_rows = [s for s in statements if s.startswith("SELECT") and "totp_secret" in s]
     assert len(whole_rows) == 1
     writes = statements.index(next(s for s in statements if s.startswith("INSERT INTO cases")))
@@ -349,27 +361,6 @@ def test_a_case_view_takes_the_audit_chains_head_first_and_holds_it_for_its_row_
                                         .where(Notification.read_at.is_(None))).all())
     assert (people["lead"], case_id) not in unread  # the lead's notice of the case viewed is read
     assert {(people["lead"], other_case), (other, case_id)} <= unread  # nothing else is
-
-
-def _send_report_recording(app, login, teacher_id: int) -> list[str]:
-    """Send a report from its form as the teacher; every statement of the sending request, and "COMMIT" for each
-    commit, in order."""
-    from sqlalchemy import event
-
-    from portal.testing import SUBMISSION, report_fields
-
-    teacher = app.test_client()
-    login(teacher, teacher_id)
-    with app.app_context():
-        engine = db.engine
-    page = teacher.get("/reports/new/form").get_data(as_text=True)
-    token = SUBMISSION.search(page)
-    fields = report_fields(TOKEN_RE.search(page).group(1), token.group(1) or token.group(2), "what happened")
-    statements = _statements(app)
-    event.listen(engine, "commit", lambda conn: statements.append("COMMIT"))
-    answer = teacher.post("/reports/new/form", data=fields)
-    assert answer.status_code == 302 and "/receipt" in answer.headers["Location"]
-    return statements
 
 
 def test_a_new_report_holds_the_audit_chains_head_only_for_its_row(app, people, login, make_user, database_url):

@@ -295,10 +295,10 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
     try:
         route = check_routable(session, school, excluded)
     except CaseError:
-        existing = session.scalar(_BY_TOKEN, {"token": token})  # sent again after the staff changed: it stands
+        existing = _sent_before(session, token, reporter)  # sent again after the staff changed: it stands
         if existing is None:
             raise
-        return _same_sender(existing, reporter), False
+        return existing, False
     case = Case(
         # Until number_case gives it its reference: unique, and seen by nobody (it is numbered before the commit).
         public_id=(public_id := new_public_id()), reference=public_id,
@@ -325,10 +325,10 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
         # The same token was sent before (a second click, a page sent again): show the sender that case. Not looked
         # up first: that is rare, and every report would pay for the look-up.
         session.rollback()
-        existing = session.scalar(_BY_TOKEN, {"token": token})
+        existing = _sent_before(session, token, reporter)
         if existing is None:
             raise
-        return _same_sender(existing, reporter), False
+        return existing, False
     if checklist:  # one INSERT for every item (the ORM would send one each: their ids are not needed here)
         session.execute(_ADD_DUTIES, [_row(item, case_id=case.id) for item in checklist])
     if receipt is not None:
@@ -376,9 +376,11 @@ _ADD_CASE = Case.__table__.insert().returning(Case.__table__.c.id)
 NEW_CASE_NOTICES = {"incident": "new_case", "student_request": "student_request", "anonymous": "anonymous_report"}
 
 
-def _same_sender(existing: Case, reporter: User | None) -> Case:
-    """A resubmitted token must come from whoever sent it first (a signed-in user, or anonymously)."""
-    if (reporter.id if reporter else None) != existing.reporter_id:
+def _sent_before(session: Session, token: str, reporter: User | None) -> Case | None:
+    """The case a submission token already opened, if any. A resubmitted token must come from whoever sent it
+    first (a signed-in user, or anonymously)."""
+    existing = session.scalar(_BY_TOKEN, {"token": token})
+    if existing is not None and (reporter.id if reporter else None) != existing.reporter_id:
         raise CaseError("bad_token")
     return existing
 
