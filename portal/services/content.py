@@ -20,7 +20,13 @@ from flask import Flask, current_app
 from markupsafe import Markup
 
 from portal.i18n import mark_korean
-from portal.services.duties import both_languages, local_authority_problems, read_pack_files, unconfirmed_problems
+from portal.services.duties import (
+    both_languages,
+    local_authority_problems,
+    read_pack_files,
+    read_yaml,
+    unconfirmed_problems,
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,7 @@ def load_help_packs(root: Path) -> dict[str, HelpPack]:
     """Read every content/help/<jurisdiction>.yml."""
     packs = {}
     for path in sorted((root / "help").glob("*.yml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = read_yaml(path.read_text(encoding="utf-8"))
         lines = tuple(
             HelpLine(
                 id=item["id"], number=str(item["number"]) if item.get("number") else None, name=item["name"],

@@ -176,13 +176,23 @@ def both_languages(value: object) -> bool:
                                            for lang in LANGUAGES)
 
 
+# libyaml's parser when PyYAML was built with it (its wheels are): the same documents, read about ten times faster,
+# which is a twentieth of a second off every start of the server and of `portal tick`.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_yaml(text: str) -> object:
+    """A pack file's data, as `yaml.safe_load` reads it."""
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506  a safe loader, C or Python
+
+
 def read_pack_files(root: Path, folder: str, problems_of) -> list[tuple[str, object, list[str]]]:
     """(file name, parsed data or None, its problems) for every pack under root/folder."""
     found = []
     for path in sorted((Path(root) / folder).glob("*.yml")):
         name = str(path.relative_to(Path(root).parent))
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = read_yaml(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as error:
             found.append((name, None, [f"cannot be read: {error}"]))
             continue
@@ -209,7 +219,7 @@ def load_duty_packs(root: Path) -> dict[str, DutyPack]:
     """Read every content/duties/<jurisdiction>.yml."""
     packs = {}
     for path in sorted((root / "duties").glob("*.yml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = read_yaml(path.read_text(encoding="utf-8"))
         rules_ = tuple(
             DutyRule(item["id"], item["kind"], item["satisfied_by"], float(item["deadline_hours"]),
                      item.get("urgent_deadline_hours"), item["title"], item["basis"], item["help"],
