@@ -1,6 +1,7 @@
 """The data keys and AES-256-GCM for case text, with the key id stored beside every value so keys can be rotated.
 
-A leaf module: the column type in portal.models.base and the key commands in portal.services.keys use it.
+A leaf module: the column type in portal.models.base and the key commands in portal.services.keys use it; it also
+makes the argon2 stand-in that unknown usernames and receipt codes are checked against.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import hashlib
 import hmac
 import os
 
+from argon2 import PasswordHasher
+from argon2.low_level import ARGON2_VERSION
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
 
@@ -82,3 +85,17 @@ def signal_mac(normal: str) -> str:
     never the handles. Without the key (kept outside the database) a MAC cannot be tested against a guessed handle."""
     key = _hmac_key("SIGNAL_KEY", b"portal district signal v1")
     return hmac.new(key, normal.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def argon2_stand_in(hasher: PasswordHasher) -> str:
+    """A hash to check a secret against when there is no real one (an unknown username, a code that opens no
+    report), so that the answer takes as long as a wrong secret: the hasher's own parameters, a random salt and a
+    random digest. Checking against it is one full argon2 run that never matches, and nothing is hashed to make it
+    (hashing a made-up secret on first use gave each process's first unknown name or code two runs, twice as
+    long as a wrong one). Written by hand: argon2-cffi encodes only hashes it computed."""
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).rstrip(b"=").decode()
+
+    return (f"$argon2{hasher.type.name.lower()}$v={ARGON2_VERSION}"
+            f"$m={hasher.memory_cost},t={hasher.time_cost},p={hasher.parallelism}"
+            f"${b64(os.urandom(hasher.salt_len))}${b64(os.urandom(hasher.hash_len))}")

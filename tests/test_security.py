@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from conftest import TOKEN_RE, csrf_token, deliver_mail, post, username_of
 
@@ -425,3 +428,38 @@ def test_every_form_posted_by_every_role_with_a_valid_token_never_gives_a_5xx(ap
             statuses.setdefault(response.status_code, []).append(endpoint)
     # The token was accepted: the forms were really read (their own refusals), not all turned away as CSRF.
     assert set(statuses) - {400}, statuses
+
+
+def test_an_unknown_username_or_receipt_code_costs_one_full_check_like_a_wrong_one():
+    """A password for an unknown username and a code that opens no report are checked against a stand-in hash with
+    the same argon2 parameters as every stored one: one full run that does not match (an unreadable stand-in would
+    fail at once, and that speed would tell an unknown name from a wrong password). Nothing is hashed to make it,
+    not even in a new process: the first unknown name or code of each process used to hash a made-up secret
+    first, two runs, twice as long as a wrong password."""
+    from argon2 import extract_parameters
+    from argon2.exceptions import VerifyMismatchError
+
+    from portal.crypto import argon2_stand_in
+    from portal.services import accounts, channel
+
+    for hasher in (accounts._hasher, channel._hasher):
+        stand_in = argon2_stand_in(hasher)
+        assert extract_parameters(stand_in) == extract_parameters(hasher.hash("a real secret"))
+        with pytest.raises(VerifyMismatchError):  # a full check that does not match, not an unreadable hash
+            hasher.verify(stand_in, "-")
+    new_process = (
+        "from datetime import UTC, datetime\n"
+        "from argon2 import PasswordHasher\n"
+        "from portal.services import accounts, channel\n"
+        "class CountingHasher(PasswordHasher):\n"
+        "    hashed = 0\n"
+        "    def hash(self, password, *, salt=None):\n"
+        "        CountingHasher.hashed += 1\n"
+        "        return super().hash(password, salt=salt)\n"
+        "accounts._hasher = channel._hasher = CountingHasher()\n"
+        "code = channel.normalize(channel.new_code())\n"
+        "answers = [accounts.check_password(None, 'a password'), channel.check_secret(None, code, datetime.now(UTC))]\n"
+        "print(*answers, CountingHasher.hashed)\n")
+    result = subprocess.run([sys.executable, "-c", new_process], capture_output=True, text=True, timeout=60,
+                            check=True)
+    assert result.stdout.split() == ["False", "False", "0"]

@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from portal.crypto import argon2_stand_in
 from portal.models import ROLES, Role, School, User
 from portal.models.base import utcnow
 from portal.services.errors import ServiceError
@@ -20,13 +21,6 @@ from portal.services.mail import valid_address
 
 # argon2-cffi's defaults are the RFC 9106 low-memory profile of argon2id (64 MiB, 3 passes).
 _hasher = PasswordHasher()
-
-
-@cache
-def _dummy_hash() -> str:
-    """A hash to verify against when the username is unknown, so both paths take the same time (made on first
-    use: a command that signs nobody in does not pay for it)."""
-    return _hasher.hash("timing-equaliser-not-a-password")
 
 
 class AccountError(ServiceError):
@@ -63,10 +57,9 @@ def hash_password(password: str) -> str:
 
 def check_password(user: User | None, password: str) -> bool:
     """True when the password matches; spends the same time when the user does not exist."""
+    real = user.password_hash if user is not None else None
     try:
-        return _hasher.verify(user.password_hash if user and user.password_hash else _dummy_hash(), password) and (
-            user is not None and user.password_hash is not None
-        )
+        return _hasher.verify(real or argon2_stand_in(_hasher), password) and real is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -16,7 +16,6 @@ import secrets
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -25,6 +24,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portal.crypto import argon2_stand_in
 from portal.models import Case, ReceiptCode, ReporterSession, School
 from portal.models.base import utcnow
 from portal.services import audit
@@ -118,11 +118,6 @@ def store_receipt(session: Session, case_id: int, lookup: str, secret_hash: str)
     raise RuntimeError("no free receipt lookup after several tries")  # a million lookups: not in practice
 
 
-@cache
-def _decoy_hash() -> str:
-    return _hasher.hash(_random(SECRET_LENGTH))
-
-
 def _secret_matches(secret_hash: str, secret: str) -> bool:
     with _slow_turn():  # ChannelBusy outside the try: busy is not a wrong code
         try:
@@ -143,7 +138,7 @@ def check_secret(receipt: ReceiptCode | None, code: str | None, now: datetime) -
     """Whether the code opens this receipt. Slow (argon2) whatever the answer, so that a wrong, unknown or
     paused code cannot be told apart by its timing; run it outside any write transaction."""
     if receipt is None or code is None or (receipt.paused_until is not None and receipt.paused_until > now):
-        _secret_matches(_decoy_hash(), "-")
+        _secret_matches(argon2_stand_in(_hasher), "-")
         return False
     return _secret_matches(receipt.secret_hash, code[LOOKUP_LENGTH:])
 
