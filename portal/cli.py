@@ -104,7 +104,7 @@ SERVERS = ("granian", "waitress")
 # Requests one granian worker runs at once. They take turns on the interpreter, so with more of them a burst of
 # views shares it and all of them end late; with two, they finish one after the other, while a database round trip
 # or a password hash (which runs outside the interpreter) still lets the other one run. Measured with 32 readers
-# (README "Performance", 2026-12-01): p99 of a case file 253–289 ms with 2, 360–430 with 4, 407–475 with 8.
+# (docs/performance.md, 2026-12-01): p99 of a case file 253–289 ms with 2, 360–430 with 4, 407–475 with 8.
 GRANIAN_THREADS = 2
 WAITRESS_THREADS = 8
 
