@@ -295,6 +295,25 @@ def test_a_report_reads_its_schools_staff_by_name_and_role_only(app, people, log
     assert whole_rows and all("WHERE users.id = " in s for s in whole_rows)
 
 
+def test_a_case_written_by_its_single_insert_takes_the_defaults_of_the_columns_it_was_not_given(app, people):
+    """A new case goes in with one Core INSERT of every column (cases._insert_case), not through the ORM's flush:
+    a column it was not given still gets its model default, in the row and on the object, never a silent NULL. The
+    defaults it can give are Python's; one made in SQL would need reading back, which no case column may have."""
+    defaults = [column.default for column in Case.__table__.columns if column.default is not None]
+    assert defaults and all(d.is_scalar or d.is_callable for d in defaults)
+    assert not any(column.server_default is not None for column in Case.__table__.columns)
+    with app.app_context():
+        teacher = db.session.get(User, people["teacher"])
+        case = Case(reference="BARE-1", school_id=teacher.school_id, submission_token="bare", reporter_id=teacher.id)
+        cases._insert_case(db.session, case)
+        db.session.commit()
+        row = db.session.execute(select(Case.__table__).where(Case.__table__.c.reference == "BARE-1")).mappings().one()
+        assert (row["kind"], row["status"], row["victim_kind"], row["urgent"], row["categories"]) == (
+            "incident", CaseStatus.NEW, "unknown", False, "")
+        assert row["public_id"] and row["created_at"] is not None and row["updated_at"] is not None
+        assert (case.kind, case.public_id) == ("incident", row["public_id"])
+
+
 def test_sending_a_report_reads_the_reporters_account_once_and_its_school_as_it_is_then(app, people, login):
     """The request that sends a report reads the reporter's whole row once, at its sign-in check: the writes record
     their id and role without reading it again after the form's checks. The school's row (its routing rule) is
