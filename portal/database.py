@@ -116,11 +116,29 @@ def end_reading(session: Session, keep) -> None:
         session.add(keep)  # persistent again, its loaded attributes kept; its school was expired with the rest
 
 
+def _without_row_values(context) -> None:
+    """Take the values out of a PostgreSQL error before anything can log it. The server details a refused row in
+    the error's text ("Failing row contains (…)", "Key (…)=(…) already exists"), and that text is the message of
+    the exception SQLAlchemy raises, so a traceback in the log (an unhandled error, the mail courier, the periodic
+    checks) would carry a case's categories, platforms or reference. The type of the error and its `diag` stay, so
+    callers still tell a duplicate from anything else. SQLite's errors name the column, never its value."""
+    original = context.original_exception
+    detail = getattr(getattr(original, "diag", None), "message_detail", None)
+    if not detail:
+        return
+    withheld = "(the values are withheld from the log)"
+    original.args = tuple(arg.replace(detail, withheld) if isinstance(arg, str) else arg for arg in original.args)
+    raised = context.sqlalchemy_exception
+    if raised is not None:
+        raised.args = tuple(arg.replace(detail, withheld) if isinstance(arg, str) else arg for arg in raised.args)
+
+
 def configure_engine(engine: Engine) -> None:
     """Turn on WAL, FULL sync and foreign keys for SQLite, and begin writers IMMEDIATE; check each PostgreSQL
-    connection as the pool hands it out."""
+    connection as the pool hands it out, and keep row values out of its errors."""
     if engine.dialect.name == "postgresql":
         event.listen(engine, "checkout", _still_connected)
+        event.listen(engine, "handle_error", _without_row_values)
     if engine.dialect.name != "sqlite":
         return
 

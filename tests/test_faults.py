@@ -150,6 +150,36 @@ def test_a_postgresql_restart_costs_no_request(app, database_url, make_user, log
     assert client.get("/dashboard/").status_code == 200
 
 
+def test_a_row_postgresql_refuses_leaves_none_of_its_values_in_the_error_a_log_would_print(app, database_url,
+                                                                                          make_user):
+    """PostgreSQL details a refused row in its error ("Failing row contains (…)"), which is the text of the
+    exception a traceback in the log prints: the portal withholds it, and keeps the error's type and `diag`."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's error details (SQLite's name the column only)")
+    import traceback
+
+    from sqlalchemy.exc import IntegrityError
+
+    from portal.models import Case, User
+    from portal.models.base import utcnow
+
+    teacher = make_user(role="teacher")
+    with app.app_context():
+        school_id = db.session.get(User, teacher).school_id
+        row = {column.key: None for column in Case.__table__.columns if column.key != "id"}
+        row.update(school_id=school_id, reference="CANARY-REFERENCE", categories="CANARY-CATEGORY", kind="incident",
+                   platforms="", victim_kind="student", urgent=False, victim_knows="unknown", guardians_told="unknown",
+                   police_told=False, status="new", submission_token="canary-token", created_at=utcnow(),
+                   updated_at=utcnow())  # public_id left NULL: refused
+        with pytest.raises(IntegrityError) as refused:
+            db.session.execute(Case.__table__.insert(), row)
+        db.session.rollback()
+    printed = "".join(traceback.format_exception(refused.value))
+    assert "CANARY" not in printed and "not-null constraint" in printed
+    assert type(refused.value.orig).__name__ == "NotNullViolation"
+    assert "CANARY-CATEGORY" in refused.value.orig.diag.message_detail  # the server did send the values
+
+
 def test_a_live_pooled_connection_is_handed_out_again_without_a_round_trip(app, database_url):
     """The check before use asks the connection's socket, not the server: a live connection is used again as it is,
     and the server sees no statement for the check (SQLAlchemy's pool_pre_ping sent one for every checkout); TCP
