@@ -119,21 +119,25 @@ def test_content_check_names_a_pack_problem_and_a_missing_half(app, tmp_path):
     assert good.exit_code == 0 and "jurisdiction packs valid (GB, KR, US)" in good.output
 
 
-@pytest.mark.parametrize("damage, problem", [
-    (lambda text: text.encode("utf-8").replace(b"\xec", b"\xff", 1), "'utf-8' codec can't decode"),
+NOT_UTF8 = (lambda text: text.encode("utf-8").replace(b"\xec", b"\xff", 1), "'utf-8' codec can't decode")
+
+
+@pytest.mark.parametrize("pack, damage, problem", [
+    ("duties/US.yml", *NOT_UTF8),
+    ("help/KR.yml", *NOT_UTF8),  # the lessons' own help pack, which the lesson check reads too
     # libyaml, which the server reads packs with, would take this line; PyYAML's own parser refuses it
-    (lambda text: text.replace("jurisdiction: US", "jurisdiction: US\nnote: a\tb", 1).encode("utf-8"),
+    ("duties/US.yml", lambda text: text.replace("jurisdiction: US", "jurisdiction: US\nnote: a\tb", 1).encode(),
      "found character '\\t' that cannot start any token"),
 ])
-def test_content_check_reports_a_pack_it_cannot_read_and_stops_nothing_else(app, tmp_path, damage, problem):
+def test_content_check_reports_a_pack_it_cannot_read_and_stops_nothing_else(app, tmp_path, pack, damage, problem):
     """A pack that is not UTF-8, or that only libyaml would read, is a named problem of its file, not a crash."""
     root = tmp_path / "content"
     shutil.copytree(CONTENT, root)
-    path = root / "duties" / "US.yml"
+    path = root / pack
     path.write_bytes(damage(path.read_text(encoding="utf-8")))
     result = app.test_cli_runner().invoke(args=["content", "check", "--path", str(root)])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # a report, not a traceback
-    assert "duties/US.yml: cannot be read: " in result.output and problem in result.output
+    assert f"{pack}: cannot be read: " in result.output and problem in result.output
 
 
 # --- Screens follow the school's pack ---------------------------------------------------------------------------

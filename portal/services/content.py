@@ -573,7 +573,7 @@ def load_content(root: Path) -> ContentLoad:
     pack = None
     try:
         pack = load_help_packs(root).get(LESSON_JURISDICTION)
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError) as error:
         problems.append(Problem(f"help/{LESSON_JURISDICTION}.yml", f"cannot be read: {error}"))
     if pack is None and not problems:
         problems.append(Problem(f"help/{LESSON_JURISDICTION}.yml", "is missing"))
