@@ -173,6 +173,13 @@ def cold_start(instance: Path, server: str | None, database_url: str | None = No
     return found
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run whose p99 is the median of `runs` (wrk results), with the lowest and highest p99 of them."""
+    ordered = sorted(runs, key=lambda run: run["p99"])
+    return {**ordered[len(ordered) // 2], "p99_low": ordered[0]["p99"], "p99_high": ordered[-1]["p99"],
+            "runs": len(ordered)}
+
+
 def memory(pid: int) -> list[tuple[str, int, int | None]]:
     """(command, RSS in MB, PSS in MB or None) of a process and every process under it: RSS as `ps` shows it, and
     the proportional set size from /proc (Linux), which divides each page among the processes sharing it. Worker
@@ -350,7 +357,10 @@ def main() -> None:
                         help="serve the pages from a database on --postgres-url instead of SQLite")
     parser.add_argument("--only", metavar="WORDS", help="only the page measures whose name contains WORDS, "
                         "e.g. --only 'case file' (no reports or restart rows)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each \"users reading\" row and of the "
+                        "restart: the table shows the median and the range (2 in a smoke run)")
     args = parser.parse_args()
+    rounds = min(args.rounds, 2) if args.smoke else max(args.rounds, 1)
     # An installed portal starts from its bytecode (pip compiles it as it installs, Python writes it on first
     # import); where PYTHONDONTWRITEBYTECODE is set, as on the development VMs, every server this run starts would
     # compile ~90 modules from source instead, a tenth of a second of each restart measured.
@@ -399,11 +409,13 @@ def main() -> None:
             # A reader sends a page every second or so: 32 readers give ~30 pages a second, and the p99 of an 8-second
             # run is its 3rd-slowest page (it varied 48-92 ms between runs); 20 seconds make it the 6th of ~600.
             seconds = max(duration, 4 if args.smoke else 20) if think else duration
-            ours = wrk(base + path, seconds, conns, headers, think)
+            # Even so one run's p99 moves a lot (the same page gave 42-86 ms in runs one after the other): a paced
+            # row is run several times and shows its median run with the range.
+            ours = median_run([wrk(base + path, seconds, conns, headers, think) for _ in range(rounds if think else 1)])
             theirs = wrk(f"{reference}/{name}", seconds, conns, think=think)
             rows.append((label, len(body), conns, ours, theirs, think))
         processes = memory(proc.pid)
-        restart = None if args.only else cold_start(instance, args.server, url)
+        restarts = [] if args.only else [cold_start(instance, args.server, url) for _ in range(rounds)]
     machine = f"{os.cpu_count()} CPU(s), {platform.system()} {platform.release()}, " \
               f"{server.group(1) if server else 'server ?'}, pages on {'PostgreSQL' if pages_url else 'SQLite'}"
     print(f"machine: {machine}; wrk -t2 -d{duration}s; nginx serves the same bytes in the same run; the default "
@@ -414,8 +426,9 @@ def main() -> None:
     for label, size, conns, ours, theirs, think in rows:
         # Readers set the pace, so both answer the same number of pages: compare the time to answer instead.
         ratio = "paced: compare p99" if think or not theirs["rate"] else f"{100 * ours['rate'] / theirs['rate']:.1f} %"
-        print(f"| {label} | {size:,} | {conns} | {ours['rate']:,.0f} | {ours['p99']:.1f} ms | {theirs['rate']:,.0f} | "
-              f"{theirs['p99']:.1f} ms | {ratio} |")
+        spread = f" ({ours['p99_low']:.1f}–{ours['p99_high']:.1f}, {ours['runs']} runs)" if ours["runs"] > 1 else ""
+        print(f"| {label} | {size:,} | {conns} | {ours['rate']:,.0f} | {ours['p99']:.1f} ms{spread} | "
+              f"{theirs['rate']:,.0f} | {theirs['p99']:.1f} ms | {ratio} |")
     if report_lines:
         print("\n".join(report_lines))
     print("\nmemory after the runs (RSS, as ps shows each process whole): "
@@ -425,9 +438,13 @@ def main() -> None:
         print("the same processes' proportional set size (shared pages divided among them): "
               + ", ".join(f"{pss} MB" for _name, _mb, pss in processes)
               + f"; the deployment in all {sum(pss for _name, _mb, pss in processes)} MB")
-    if restart:
-        print(f"restart (an existing instance): first 200 on /healthz after {restart['healthz']:.2f} s, "
-              f"on a lesson page after {restart['lesson']:.2f} s")
+    if restarts:
+        def seconds(key: str) -> str:
+            times = sorted(restart[key] for restart in restarts)
+            return f"{times[len(times) // 2]:.2f} s" + (f" ({times[0]:.2f}–{times[-1]:.2f})" if len(times) > 1 else "")
+
+        print(f"restart (an existing instance, median of {len(restarts)}): first 200 on /healthz after "
+              f"{seconds('healthz')}, on a lesson page after {seconds('lesson')}")
 
 
 if __name__ == "__main__":

@@ -24,8 +24,11 @@ def test_the_benchmark_runs_and_prints_its_table():
     assert rows[0].startswith("| measure |") and len(rows) == 11
     assert "lesson page, visitor" in rows[1] and rows[1].endswith(" % |")
     assert "stylesheet, fingerprinted" in rows[2] and rows[2].endswith(" % |")
+    paced = [row for row in rows if "users reading" in row]
+    assert len(paced) == 3 and all(re.search(r" ms \([\d.]+–[\d.]+, 2 runs\) \|", row) for row in paced)
     assert "nginx serves the same bytes" in result.stdout
-    assert re.search(r"largest \d+ MB", result.stdout) and re.search(r"on a lesson page after [\d.]+ s", result.stdout)
+    assert re.search(r"largest \d+ MB", result.stdout)
+    assert re.search(r"median of 2\): .* on a lesson page after [\d.]+ s \([\d.]+–[\d.]+\)", result.stdout)
     # Reports per second on both databases: every report a teacher sent is a case, none met an error.
     sqlite, postgresql = rows[-2:]
     assert "SQLite, synchronous=FULL" in sqlite and ", 0 errors, 0 \"database is locked\"" in sqlite
