@@ -20,7 +20,6 @@ measures only the pages whose row name contains WORDS ("case file"), without the
 from __future__ import annotations
 
 import argparse
-import compileall
 import os
 import platform
 import re
@@ -43,6 +42,7 @@ from sqlalchemy.exc import OperationalError
 from portal.testing import (
     CSRF,
     Browser,
+    compile_bytecode,
     count_cases,
     deployment,
     drop_database,
@@ -361,10 +361,7 @@ def main() -> None:
                         "restart: the table shows the median and the range (2 in a smoke run)")
     args = parser.parse_args()
     rounds = min(args.rounds, 2) if args.smoke else max(args.rounds, 1)
-    # An installed portal starts from its bytecode (pip compiles it as it installs, Python writes it on first
-    # import); where PYTHONDONTWRITEBYTECODE is set, as on the development VMs, every server this run starts would
-    # compile ~90 modules from source instead, a tenth of a second of each restart measured.
-    compileall.compile_dir(ROOT / "portal", quiet=1)
+    compile_bytecode()  # the servers this run starts and restarts, as an installed portal
     duration, connections, signed_in_connections = (1, 4, 4) if args.smoke else (args.duration, args.connections, 32)
     report_lines = [] if args.only else report_rows(args.postgres_url, 4 if args.smoke else args.submitters, duration)
     if args.reports_only:

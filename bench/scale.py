@@ -286,6 +286,9 @@ def main() -> None:
     args = parser.parse_args()
     # A smoke run's few cases are all recent, so that some are open and every page, the next ones included, is seen.
     count, runs, years = (300, 1, 0.25) if args.smoke else (args.cases, args.runs, YEARS)
+    from portal.testing import compile_bytecode
+
+    compile_bytecode()  # `portal tick` below starts as an installed portal does
     sqlite = run_backend("", count, runs, args.explain, 7, years)
     postgres = None if args.no_postgres else run_backend(args.postgres, count, runs, args.explain, 7, years)
     print(f"\nmachine: {os.cpu_count()} CPU(s), {platform.system()} {platform.release()}, Python "
