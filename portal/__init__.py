@@ -89,6 +89,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+# PostgreSQL connections' TCP keepalives (libpq's names), under any `connect_args` the operator sets.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+
+
 def _finalize_config(app: Flask) -> None:
     """Fill in values that depend on other settings."""
     cfg = app.config
@@ -109,7 +113,8 @@ def _finalize_config(app: Flask) -> None:
     if cfg["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
         # A Redis that hangs must not hang sign-in: give up within half a second and fall back to memory.
         cfg.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
-    # A failed statement's error names its SQL but never its values (names, e-mail addresses, case text).
+    # A failed statement's error names its SQL but never its values (names, e-mail addresses, case text); what
+    # PostgreSQL itself says of a refused row is withheld too (database._without_row_values).
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"hide_parameters": True, **cfg.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
     if cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         # TCP keepalives on every connection: an idle one is probed after 30 s, so a firewall or load balancer in
@@ -119,9 +124,6 @@ def _finalize_config(app: Flask) -> None:
         options["connect_args"] = {**KEEPALIVES, **options.get("connect_args", {})}
     if cfg.get("TRUSTED_HOSTS") is None:
         cfg["TRUSTED_HOSTS"] = trusted_hosts(cfg["PUBLIC_URL"])
-
-
-KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 
 
 def trusted_hosts(public_url: str) -> list[str]:
