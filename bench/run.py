@@ -173,11 +173,10 @@ def cold_start(instance: Path, server: str | None, database_url: str | None = No
     return found
 
 
-def median_run(runs: list[dict]) -> dict:
-    """The run whose p99 is the median of `runs` (wrk results), with the lowest and highest p99 of them."""
-    ordered = sorted(runs, key=lambda run: run["p99"])
-    return {**ordered[len(ordered) // 2], "p99_low": ordered[0]["p99"], "p99_high": ordered[-1]["p99"],
-            "runs": len(ordered)}
+def median_run(runs: list[dict], key: str = "p99") -> dict:
+    """The run whose `key` is the median of `runs` (wrk results, restarts), with the lowest and highest of them."""
+    ordered = sorted(runs, key=lambda run: run[key])
+    return {**ordered[len(ordered) // 2], "low": ordered[0][key], "high": ordered[-1][key], "runs": len(ordered)}
 
 
 def memory(pid: int) -> list[tuple[str, int, int | None]]:
@@ -423,7 +422,7 @@ def main() -> None:
     for label, size, conns, ours, theirs, think in rows:
         # Readers set the pace, so both answer the same number of pages: compare the time to answer instead.
         ratio = "paced: compare p99" if think or not theirs["rate"] else f"{100 * ours['rate'] / theirs['rate']:.1f} %"
-        spread = f" ({ours['p99_low']:.1f}–{ours['p99_high']:.1f}, {ours['runs']} runs)" if ours["runs"] > 1 else ""
+        spread = f" ({ours['low']:.1f}–{ours['high']:.1f}, {ours['runs']} runs)" if ours["runs"] > 1 else ""
         print(f"| {label} | {size:,} | {conns} | {ours['rate']:,.0f} | {ours['p99']:.1f} ms{spread} | "
               f"{theirs['rate']:,.0f} | {theirs['p99']:.1f} ms | {ratio} |")
     if report_lines:
@@ -437,8 +436,9 @@ def main() -> None:
               + f"; the deployment in all {sum(pss for _name, _mb, pss in processes)} MB")
     if restarts:
         def seconds(key: str) -> str:
-            times = sorted(restart[key] for restart in restarts)
-            return f"{times[len(times) // 2]:.2f} s" + (f" ({times[0]:.2f}–{times[-1]:.2f})" if len(times) > 1 else "")
+            middle = median_run(restarts, key)
+            spread = f" ({middle['low']:.2f}–{middle['high']:.2f})" if middle["runs"] > 1 else ""
+            return f"{middle[key]:.2f} s{spread}"
 
         print(f"restart (an existing instance, median of {len(restarts)}): first 200 on /healthz after "
               f"{seconds('healthz')}, on a lesson page after {seconds('lesson')}")

@@ -126,11 +126,10 @@ def _without_row_values(context) -> None:
     detail = getattr(getattr(original, "diag", None), "message_detail", None)
     if not detail:
         return
-    withheld = "(the values are withheld from the log)"
-    original.args = tuple(arg.replace(detail, withheld) if isinstance(arg, str) else arg for arg in original.args)
-    raised = context.sqlalchemy_exception
-    if raised is not None:
-        raised.args = tuple(arg.replace(detail, withheld) if isinstance(arg, str) else arg for arg in raised.args)
+    for error in (original, context.sqlalchemy_exception):  # the driver's, and SQLAlchemy's that quotes it
+        if error is not None:
+            error.args = tuple(arg.replace(detail, "(the values are withheld from the log)") if isinstance(arg, str)
+                               else arg for arg in error.args)
 
 
 def configure_engine(engine: Engine) -> None:
