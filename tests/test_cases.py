@@ -385,6 +385,24 @@ def test_case_numbers_restart_each_year_per_school(app, staff):
         assert a.reference == "HANBIT-2026-0001" and b.reference == "HANBIT-2027-0001"
 
 
+def test_case_numbers_go_on_past_9999_without_losing_a_digit(app, staff):
+    """The number is at least four digits and is never cut: PostgreSQL writes it in SQL, SQLite in Python."""
+    from datetime import UTC, datetime
+
+    from portal.models import CaseCounter, School
+
+    with app.app_context():
+        teacher = db.session.get(User, staff["teacher"])
+        db.session.add(CaseCounter(school_id=teacher.school_id, year=2026, last_number=9998))
+        db.session.commit()
+        sent = [cases.submit_report(db.session, teacher, cases.ReportData(["other"], "unknown"), f"tok-9999-{n:010d}",
+                                    now=datetime(2026, 12, 1, 9, tzinfo=UTC))[0].reference for n in range(3)]
+        db.session.commit()
+        code = db.session.get(School, teacher.school_id).code.upper()
+        stored = db.session.scalars(select(Case.reference).order_by(Case.id)).all()
+    assert sent == stored == [f"{code}-2026-9999", f"{code}-2026-10000", f"{code}-2026-10001"]
+
+
 def test_no_case_ids_in_notification_text(app, staff, reported):
     with app.app_context():
         n = db.session.scalar(select(Notification))

@@ -414,14 +414,18 @@ def test_a_new_report_takes_its_schools_counter_after_everything_that_does_not_n
     make_user(role="counselor", email="counselor@school.test")
     [earlier] = open_cases(app, people["teacher"], 1)
     statements = _send_report_recording(app, login, people["teacher"])
-    counter = next(i for i, s in enumerate(statements) if s.startswith("INSERT INTO case_counters"))
+    counter = next(i for i, s in enumerate(statements) if "INSERT INTO case_counters" in s)
     before, held = statements[:counter], statements[counter + 1:statements.index("COMMIT", counter)]
     for table in ("cases", "duty_items", "case_assignees", "notifications"):
         assert any(s.startswith(f"INSERT INTO {table} ") for s in before)
         assert not any(s.startswith(f"INSERT INTO {table} ") for s in held)
-    assert [s.split(" (")[0].split(" SET ")[0] for s in held[:3]] == [
-        "UPDATE cases", "INSERT INTO case_figures", "INSERT INTO outbox_mails"]
-    assert len(held) <= 6  # and the audit row: two statements on SQLite, the head and one on PostgreSQL
+    # PostgreSQL sets the reference in the counter's own statement (one round trip less while it is held).
+    folded = statements[counter].startswith("WITH")
+    assert not folded or "UPDATE cases SET reference" in statements[counter]
+    reference_set = [] if folded else ["UPDATE cases"]
+    assert [s.split(" (")[0].split(" SET ")[0] for s in held[:len(reference_set) + 2]] == [
+        *reference_set, "INSERT INTO case_figures", "INSERT INTO outbox_mails"]
+    assert len(held) <= len(reference_set) + 5  # and the audit row: two statements on SQLite, head and one on PG
     with app.app_context():
         first = db.session.get(Case, earlier).reference
         newest = db.session.scalars(select(Case).order_by(Case.id.desc())).first()
