@@ -109,7 +109,16 @@ def _finalize_config(app: Flask) -> None:
         cfg["PREFERRED_URL_SCHEME"] = "https"
     else:
         cfg["SESSION_COOKIE_NAME"] = "portal"
-    cfg["RATELIMIT_STORAGE_URI"] = cfg.get("RATELIMIT_STORAGE_URI") or "memory://"
+    # Unset: counted in the instance folder's file, which every worker process of this machine shares
+    # (portal/ratelimits.py); Redis shares them across machines.
+    cfg["RATELIMIT_STORAGE_URI"] = cfg.get("RATELIMIT_STORAGE_URI") or (
+        "sqlite:///" + os.path.join(app.instance_path, "ratelimits.db"))
+    if cfg["RATELIMIT_STORAGE_URI"].startswith("sqlite:"):
+        # The file keeps an HMAC of each key (an address, an account), never the key (portal/ratelimits.py).
+        from portal.crypto import derived_key
+
+        secret = derived_key(cfg["SECRET_KEY"], b"portal rate-limit keys v1").hex()
+        cfg.setdefault("RATELIMIT_STORAGE_OPTIONS", {"key_secret": secret})
     if cfg["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
         # A Redis that hangs must not hang sign-in: give up within half a second and fall back to memory.
         cfg.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5})

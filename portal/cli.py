@@ -178,15 +178,20 @@ def _serve_granian(app, host: str, port: int, workers: int | None, threads: int,
     from granian.constants import Interfaces
     from granian.server import Server
 
-    shared_limits = app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://"))
+    from portal.extensions import shares_limits
+
+    shared_limits = shares_limits(app.config["RATELIMIT_STORAGE_URI"])
     if workers is None:
-        # Rate limits kept in memory are per process: several processes would each allow the full number of
-        # failed sign-ins. Without Redis the portal runs one process (and says so); with it, one per core.
+        # Rate limits kept in memory ("memory://", set by hand) are per process: several processes would each
+        # allow the full number of failed sign-ins. The default (the instance's file) and Redis are shared: one
+        # process per core.
         workers = (os.cpu_count() or 1) if shared_limits else 1
         if not shared_limits and (os.cpu_count() or 1) > 1:
-            click.echo("One worker process: set PORTAL_REDIS_URL (shared rate limits) to use every core.")
+            click.echo("One worker process: rate limits kept in memory are per process (unset PORTAL_REDIS_URL "
+                       "to share them through the instance folder, or point it at Redis).")
     elif workers > 1 and not shared_limits:
-        raise click.UsageError("Several worker processes need shared rate limits: set PORTAL_REDIS_URL first.")
+        raise click.UsageError("Several worker processes need shared rate limits: rate limits kept in memory "
+                               "are per process (unset PORTAL_REDIS_URL, or point it at Redis).")
     os.environ.update({
         "PORTAL_INSTANCE_PATH": app.instance_path,
         "PORTAL_PUBLIC_URL": app.config["PUBLIC_URL"],

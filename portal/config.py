@@ -44,7 +44,9 @@ class Defaults:
 
     # Rate limits. A whole school shares one NAT address, so per-address limits are generous and
     # per-account limits are tight (DESIGN.md principle 8).
-    RATELIMIT_STORAGE_URI = "memory://"
+    # None: a file in the instance folder that every worker process shares (ratelimits.db); PORTAL_REDIS_URL
+    # (redis://…) shares them across several servers; "memory://" keeps them in each process (one worker only).
+    RATELIMIT_STORAGE_URI = None
     RATELIMIT_HEADERS_ENABLED = False
     # Both count failed attempts only (a correct password never counts), and a browser that has signed in to the
     # account before is exempt from both (auth/devices.py): a whole school signing in at 09:00 is never refused,

@@ -66,7 +66,12 @@ def _hmac_key(name: str, label: bytes) -> bytes:
         if len(key) != 32:
             raise RuntimeError(f"{name} must be 32 bytes in base64")
         return key
-    return hmac.new(str(config["SECRET_KEY"]).encode(), label, hashlib.sha256).digest()
+    return derived_key(config["SECRET_KEY"], label)
+
+
+def derived_key(secret_key: str, label: bytes) -> bytes:
+    """A 32-byte key derived from SECRET_KEY under `label`: the same on every server of a deployment."""
+    return hmac.new(str(secret_key).encode(), label, hashlib.sha256).digest()
 
 
 def audit_key() -> bytes:

@@ -10,6 +10,16 @@ from flask_wtf.csrf import CSRFProtect
 from limits.storage import MemoryStorage
 from sqlalchemy.orm import DeclarativeBase
 
+from portal import ratelimits  # noqa: F401  registers the "sqlite" scheme of shared rate-limit counters
+
+# The storages whose counters every worker process shares: Redis (several machines), the instance's file (one).
+SHARED_LIMITS = ("redis://", "rediss://", f"{ratelimits.SCHEME}:")
+
+
+def shares_limits(storage_uri: str) -> bool:
+    """Whether every worker process counts in the same place with this RATELIMIT_STORAGE_URI."""
+    return storage_uri.startswith(SHARED_LIMITS)
+
 
 class _MemoryCounters(MemoryStorage):
     """limits' in-memory counters ("memory://", one process), sweeping expired counters at most once a second.
@@ -40,17 +50,19 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def shared_limits_down() -> bool:
-    """True when rate limits are meant to be shared through Redis and Redis does not answer (each process then
-    counts on its own)."""
+def shared_limits_down() -> str | None:
+    """Which shared storage of rate limits does not answer ("redis", or "file": the instance's), each process then
+    counting on its own; None when they are shared as meant, or kept in memory on purpose."""
     from flask import current_app
 
-    if not current_app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
-        return False
+    uri = current_app.config["RATELIMIT_STORAGE_URI"]
+    if not shares_limits(uri):
+        return None
     try:
-        return not limiter.storage.check()
+        answers = limiter.storage.check()
     except Exception:  # any failure to reach the storage means the same: not shared right now
-        return True
+        answers = False
+    return None if answers else ("file" if uri.startswith(f"{ratelimits.SCHEME}:") else "redis")
 
 
 db = SQLAlchemy(model_class=Base)

@@ -197,13 +197,14 @@ def test_per_address_limit_stops_a_spray(app):
 
 
 def test_in_memory_limits_count_and_forget_without_a_thread_per_request():
-    """Without Redis the counters live in the process: a spray is still stopped (above), and a request more than
-    10 ms after the last no longer starts a thread of its own to sweep old counters (limits' default did)."""
+    """Counters kept in memory ("memory://", as the tests keep them) live in the process: a spray is still stopped
+    (above), and a request more than 10 ms after the last no longer starts a thread of its own to sweep old
+    counters (limits' default did)."""
     from limits import parse
     from limits.storage import storage_from_string
     from limits.strategies import FixedWindowRateLimiter
 
-    storage = storage_from_string("memory://")  # what the portal gets for its default RATELIMIT_STORAGE_URI
+    storage = storage_from_string("memory://")  # what the portal gets for RATELIMIT_STORAGE_URI = "memory://"
     limiter = FixedWindowRateLimiter(storage)
     timers = set()
     for _ in range(25):  # half a second of requests 20 ms apart
@@ -218,6 +219,25 @@ def test_in_memory_limits_count_and_forget_without_a_thread_per_request():
     storage.incr("short", 0.01)
     time.sleep(0.3)
     assert "short" not in storage.storage  # swept: an old counter does not stay in memory
+
+
+def test_the_instance_files_counters_are_shared_and_start_again_when_their_window_ends(tmp_path):
+    """Two storages on one file (two worker processes) count together; a window that ends starts again; clearing a
+    key (an administrator unlocking an account) forgets it; the count of another key is its own."""
+    from limits import parse
+    from limits.storage import storage_from_string
+    from limits.strategies import FixedWindowRateLimiter
+
+    uri = f"sqlite:///{tmp_path}/ratelimits.db"
+    first, second = (FixedWindowRateLimiter(storage_from_string(uri, key_secret="ab" * 32)) for _ in range(2))
+    limit = parse("3 per 2 seconds")
+    assert [first.hit(limit, "a"), second.hit(limit, "a"), first.hit(limit, "a"), second.hit(limit, "a")] == [
+        True, True, True, False]
+    assert second.get_window_stats(limit, "a").remaining == 0 and first.hit(limit, "b")
+    first.clear(limit, "b")
+    assert second.get_window_stats(limit, "b").remaining == 3
+    time.sleep(2.1)
+    assert second.hit(limit, "a") and first.get_window_stats(limit, "a").remaining == 2
 
 
 def test_concurrent_sign_ins_never_fail(app, make_user):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import stat
 import subprocess
@@ -152,7 +153,8 @@ def test_serve_demo_answers_with_the_banner(tmp_path, database_url):
         proc.terminate()
         out = proc.communicate(timeout=10)[0]
     assert f"http://127.0.0.1:{port}/" in out and "hanbit-counselor1" in out
-    assert "1 worker process(es), 2 threads each" in out  # without Redis one process; two requests at a time
+    # One process per core, even without Redis (the rate limits are shared through the instance folder).
+    assert f"{os.cpu_count() or 1} worker process(es), 2 threads each" in out
 
 
 def test_audit_verify_command(app, database_url, tmp_path):
@@ -267,10 +269,39 @@ def test_of_processes_claiming_the_checks_at_once_exactly_one_runs_them(app):
     assert background.claim(app, timedelta(seconds=50), now + timedelta(seconds=50))  # the next period
 
 
-def test_several_workers_without_shared_rate_limits_are_refused(tmp_path):
+def test_several_workers_with_rate_limits_kept_in_memory_are_refused(tmp_path):
     result = run_portal(["serve", "--server", "granian", "--workers", "2", "--port", "1"], tmp_path / "inst",
-                        f"sqlite:///{tmp_path}/x.db")
-    assert result.returncode != 0 and "PORTAL_REDIS_URL" in result.stderr
+                        f"sqlite:///{tmp_path}/x.db", env={"PORTAL_REDIS_URL": "memory://"})
+    assert result.returncode != 0 and "per process" in result.stderr
+
+
+def test_the_processes_of_one_machine_share_rate_limits_through_the_instance_folder(tmp_path):
+    """Without Redis, `portal serve` runs a worker process per core, and failed sign-ins count the same whichever
+    process answers them: two servers on one instance folder (as two workers are) stop the fifth failure from one
+    address, half of them sent to each. Counted in memory, each would have seen three and allowed them all."""
+    from conftest import PASSWORD, _hash
+
+    from portal import testing
+
+    instance = tmp_path / "inst"
+    testing.deployment(instance, {"RATELIMIT_LOGIN_PER_ADDRESS": "4 per 15 minutes"}, 1, _hash(PASSWORD))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    env["PORTAL_INSTANCE_PATH"] = str(instance)
+    with (testing.served(env, "--no-background", log=tmp_path / "first.log") as first,
+          testing.served(env, "--no-background", "--workers", "1", log=tmp_path / "second.log") as second):
+        answers = [testing.Browser((first, second)[n % 2]).sign_in("hanbit-teacher0", "not-the-password")[0]
+                   for n in range(6)]
+        refused_right_one = testing.Browser(second).sign_in("hanbit-teacher0", PASSWORD)[0]
+    assert answers == [200] * 4 + [429, 429]
+    assert refused_right_one == 429  # the address is stopped, not only the wrong password
+    counters = instance / "ratelimits.db"
+    assert stat.S_IMODE(counters.stat().st_mode) == 0o600
+    with sqlite3.connect(counters) as conn:  # an HMAC of each key: no address, no account name in the file
+        keys = [key for (key,) in conn.execute("SELECT key FROM counters")]
+    assert keys and all(re.fullmatch(r"[0-9a-f]{64}", key) for key in keys)
+    assert b"127.0.0.1" not in counters.read_bytes() and b"hanbit-teacher0" not in counters.read_bytes()
+    cores = os.cpu_count() or 1
+    assert f"{cores} worker process(es)" in (tmp_path / "first.log").read_text()
 
 
 def test_the_migrations_build_exactly_the_models(app):

@@ -67,6 +67,31 @@ def test_reporting_and_sign_in_keep_working_when_redis_dies(app, database_url, t
         redis.wait(10)
 
 
+def test_sign_in_keeps_working_and_the_school_admin_is_told_when_the_rate_limit_file_cannot_be_used(
+        app, database_url, tmp_path, make_user, login):
+    """The instance folder's counters file cannot be opened (here: its folder is a file): sign-in still works, each
+    process counts on its own, the health check and the school admin's dashboard say so."""
+    (tmp_path / "not-a-folder").write_text("")
+    config = {**base_config(database_url, tmp_path),
+              "RATELIMIT_STORAGE_URI": f"sqlite:///{tmp_path}/not-a-folder/ratelimits.db"}
+    shared = create_app(config)
+    teacher, counselor = make_user(role="teacher"), make_user(role="counselor", lead=True)
+    admin = make_user(role="school_admin")
+    client = shared.test_client()
+    response = post(client, "/login", {"username": username_of(app, teacher), "password": PASSWORD},
+                    token_from="/login")
+    assert response.status_code == 302
+    assert shared.test_client().get("/healthz").get_json()["rate_limits"] == "per-process fallback"
+    boss = shared.test_client()
+    login(boss, admin)
+    page = boss.get("/admin/").get_data(as_text=True)
+    assert "ratelimits.db" in page and "사용할 수 없습니다" in page and "Redis" not in page
+    guesser = shared.test_client()
+    statuses = [post(guesser, "/login", {"username": username_of(app, counselor), "password": f"guess-{i}-xx"},
+                     token_from="/login").status_code for i in range(11)]
+    assert statuses[-1] == 429 and 500 not in statuses
+
+
 def _can_mount() -> bool:
     import os
 

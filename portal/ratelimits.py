@@ -1,0 +1,117 @@
+"""Rate-limit counters in a SQLite file of the instance folder ("sqlite:///<path>"), shared by every worker
+process of one machine, for a school server without Redis.
+
+Without shared counters each worker process would count on its own and allow the full number of failed sign-ins,
+so `portal serve` ran a single process without Redis: one core of the machine for every page and report. Redis
+shares them across machines (a district's several servers); this file shares them across the processes of one.
+limits has no storage of this kind (memory, Redis, Memcached, MongoDB only), so it is written here, against limits'
+documented base class: its fixed-window counters (the only strategy the portal uses) need incr, get and
+get_expiry, each one statement.
+
+Each counter is a row (key, count, expires), changed by one atomic statement, so two processes never lose a hit.
+A key names a client address or an account (the anonymous page counts its senders' addresses too, and promises to
+store nothing about them): the file holds only an HMAC of each key, under a key derived from SECRET_KEY that the
+file does not hold, and deleted rows are overwritten. The file is written without waiting for the disk
+(synchronous=OFF): a power cut may forget the last second's counts, which is a few failed sign-ins more for
+someone, never a lost report; the database of cases is a separate file with its own, full durability.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import sqlite3
+import threading
+import time
+
+from limits.storage import Storage
+
+SCHEME = "sqlite"
+_SETUP = (
+    "PRAGMA journal_mode=WAL",  # readers of a count do not wait for a writer
+    "PRAGMA synchronous=OFF",
+    "PRAGMA secure_delete=ON",  # a counter whose window ended leaves nothing behind in the file
+    "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires REAL NOT NULL)",
+)
+# A window that has run out starts again at this hit, as limits' own storages do; otherwise the hit is added.
+# SQLite computes every SET from the row as it was, so `expires` in the second line is still the old one.
+_HIT = """
+INSERT INTO counters (key, count, expires) VALUES (:key, :amount, :now + :expiry)
+ON CONFLICT (key) DO UPDATE SET
+    count = CASE WHEN counters.expires <= :now THEN excluded.count ELSE counters.count + excluded.count END,
+    expires = CASE WHEN counters.expires <= :now THEN excluded.expires ELSE counters.expires END
+RETURNING count
+"""
+
+
+class SharedFileCounters(Storage):
+    """limits' storage for "sqlite:///<absolute path>": one connection per thread of each process."""
+
+    STORAGE_SCHEME = [SCHEME]
+    SWEEP_SECONDS = 60.0  # how often a process deletes the counters whose window has run out
+    BUSY_MILLISECONDS = 2000  # a statement waits this long for another process's; then limits' error handling
+
+    def __init__(self, uri: str, wrap_exceptions: bool = False, key_secret: str = "", **options):
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        if not key_secret:  # RATELIMIT_STORAGE_OPTIONS["key_secret"], which create_app sets (hex)
+            raise ValueError("the rate-limit file needs key_secret: its keys are stored as HMACs only")
+        self._secret = bytes.fromhex(key_secret)
+        self.path = uri.removeprefix(f"{SCHEME}:///")
+        self._local = threading.local()
+        self._next_sweep = 0.0
+
+    @property
+    def base_exceptions(self):
+        return sqlite3.Error
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection; a new one in a forked worker (a connection must not cross a fork)."""
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            created = not os.path.exists(self.path)
+            conn = sqlite3.connect(self.path, timeout=self.BUSY_MILLISECONDS / 1000, isolation_level=None,
+                                   check_same_thread=False)
+            for statement in _SETUP:
+                conn.execute(statement)
+            if created:
+                os.chmod(self.path, 0o600)  # addresses and account names, like the rest of the instance folder
+            local.conn, local.pid = conn, os.getpid()
+        return local.conn
+
+    def _row_key(self, key: str) -> str:
+        return hmac.new(self._secret, key.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        now = time.time()
+        conn = self._connection()
+        values = {"key": self._row_key(key), "amount": amount, "now": now, "expiry": expiry}
+        count = conn.execute(_HIT, values).fetchone()[0]
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.SWEEP_SECONDS
+            conn.execute("DELETE FROM counters WHERE expires <= ?", (now,))
+        return count
+
+    def get(self, key: str) -> int:
+        row = self._connection().execute(
+            "SELECT count FROM counters WHERE key = ? AND expires > ?", (self._row_key(key), time.time())).fetchone()
+        return row[0] if row else 0
+
+    def get_expiry(self, key: str) -> float:
+        now = time.time()
+        row = self._connection().execute(
+            "SELECT expires FROM counters WHERE key = ? AND expires > ?", (self._row_key(key), now)).fetchone()
+        return row[0] if row else now
+
+    def check(self) -> bool:
+        try:
+            self._connection().execute("SELECT count(*) FROM counters").fetchone()
+        except sqlite3.Error:
+            return False
+        return True
+
+    def reset(self) -> int | None:
+        return self._connection().execute("DELETE FROM counters").rowcount
+
+    def clear(self, key: str) -> None:
+        self._connection().execute("DELETE FROM counters WHERE key = ?", (self._row_key(key),))
