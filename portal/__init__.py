@@ -114,10 +114,11 @@ def _finalize_config(app: Flask) -> None:
     cfg["RATELIMIT_STORAGE_URI"] = cfg.get("RATELIMIT_STORAGE_URI") or (
         "sqlite:///" + os.path.join(app.instance_path, "ratelimits.db"))
     if cfg["RATELIMIT_STORAGE_URI"].startswith("sqlite:"):
-        # The file keeps an HMAC of each key (an address, an account), never the key (portal/ratelimits.py).
+        # The file keeps an HMAC of each key (an address, an account), never the key (portal/ratelimits.py), under
+        # the secret `portal serve` made for its workers; else one derived from SECRET_KEY (waitress, gunicorn).
         from portal.crypto import derived_key
 
-        secret = derived_key(cfg["SECRET_KEY"], b"portal rate-limit keys v1").hex()
+        secret = cfg.get("RATELIMIT_SECRET") or derived_key(cfg["SECRET_KEY"], b"portal rate-limit keys v1").hex()
         cfg.setdefault("RATELIMIT_STORAGE_OPTIONS", {"key_secret": secret})
     if cfg["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
         # A Redis that hangs must not hang sign-in: give up within half a second and fall back to memory.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -127,7 +128,7 @@ def _default_server() -> str:
 @click.option("--server", type=click.Choice(SERVERS), default=None,
               help="The WSGI server (default: granian, or waitress on Windows).")
 @click.option("--workers", default=None, type=int,
-              help="granian worker processes (default: one per core with shared rate limits in Redis, else 1).")
+              help="granian worker processes (default: one per core; 1 with rate limits kept in memory).")
 @click.option("--threads", default=None, type=click.IntRange(1, 64),
               help=f"Threads per process (default: {GRANIAN_THREADS} with granian, {WAITRESS_THREADS} with waitress).")
 @click.option("--demo", is_flag=True, help="Seed the demo schools, show the demo banner, turn two-factor sign-in off.")
@@ -192,6 +193,8 @@ def _serve_granian(app, host: str, port: int, workers: int | None, threads: int,
     elif workers > 1 and not shared_limits:
         raise click.UsageError("Several worker processes need shared rate limits: rate limits kept in memory "
                                "are per process (unset PORTAL_REDIS_URL, or point it at Redis).")
+    # The workers' secret for the rate-limit file's keys (portal/ratelimits.py): made at each start, held by no file.
+    os.environ.setdefault("PORTAL_RATELIMIT_SECRET", secrets.token_hex(32))
     os.environ.update({
         "PORTAL_INSTANCE_PATH": app.instance_path,
         "PORTAL_PUBLIC_URL": app.config["PUBLIC_URL"],

@@ -1,5 +1,7 @@
 """Extensions, created unbound; create_app() binds them."""
 
+import functools
+import logging
 import threading
 
 from flask_babel import Babel
@@ -48,6 +50,39 @@ def client_address() -> str:
     from flask import request
 
     return request.remote_addr or "unknown"
+
+
+def failures_only(failed):
+    """For a view whose rate limits count failed attempts only (a wrong password or code): under its
+    `limiter.limit(...)` decorators (given without deduct_when), so that Flask-Limiter counts every attempt before
+    the view runs, and an attempt that did not fail (`failed(response)` is false) is given back after it.
+
+    Not Flask-Limiter's deduct_when, which checks the count before the view and adds to it after: every attempt
+    already under way has passed the check, so with N worker processes of two threads each up to 2N - 1 guesses
+    got past a limit at once (tests/test_auth.py). Counted first, the limit holds however many run at once; a
+    whole school signing in at 09:00 with right passwords still counts nothing once each is given back.
+    """
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            from flask import make_response, request
+
+            response = make_response(view(*args, **kwargs))
+            if request.method == "POST" and not failed(response):
+                _give_back()
+            return response
+        return wrapped
+    return decorate
+
+
+def _give_back() -> None:
+    """Take this request's hit off each limit it was counted against (they are all failure-only limits)."""
+    counting = limiter.limiter  # the shared storage, or the memory fallback while that does not answer
+    try:
+        for applied in limiter.current_limits:
+            counting.storage.incr(applied.key, applied.limit.get_expiry(), amount=-1)
+    except Exception:  # the storage failed meanwhile: the attempt stays counted, which only errs on the safe side
+        logging.getLogger("portal.limits").warning("a successful attempt could not be taken off its rate limit")
 
 
 def shared_limits_down() -> str | None:

@@ -10,10 +10,13 @@ get_expiry, each one statement.
 
 Each counter is a row (key, count, expires), changed by one atomic statement, so two processes never lose a hit.
 A key names a client address or an account (the anonymous page counts its senders' addresses too, and promises to
-store nothing about them): the file holds only an HMAC of each key, under a key derived from SECRET_KEY that the
-file does not hold, and deleted rows are overwritten. The file is written without waiting for the disk
-(synchronous=OFF): a power cut may forget the last second's counts, which is a few failed sign-ins more for
-someone, never a lost report; the database of cases is a separate file with its own, full durability.
+store nothing about them): the file holds only an HMAC of each key, under a secret that `portal serve` makes at
+each start and gives its worker processes only (RATELIMIT_SECRET; derived from SECRET_KEY when another server
+runs portal.wsgi), so that the file, a copy of it or of the whole instance folder cannot tell whether an address
+was counted. Rows whose window has ended are deleted and overwritten, and the write-ahead log is emptied then too.
+The file is written without waiting for the disk (synchronous=OFF): a power cut may forget the last second's
+counts, which is a few failed sign-ins more for someone, never a lost report; the database of cases is a separate
+file with its own, full durability.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ SCHEME = "sqlite"
 _SETUP = (
     "PRAGMA journal_mode=WAL",  # readers of a count do not wait for a writer
     "PRAGMA synchronous=OFF",
-    "PRAGMA secure_delete=ON",  # a counter whose window ended leaves nothing behind in the file
+    "PRAGMA secure_delete=ON",  # a deleted counter is overwritten in the file
+    "PRAGMA journal_size_limit=0",  # and the log that held it is emptied at each sweep's checkpoint
     "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires REAL NOT NULL)",
 )
 # A window that has run out starts again at this hit, as limits' own storages do; otherwise the hit is added.
@@ -45,12 +49,18 @@ RETURNING count
 """
 
 
+# A row of its own (no HMAC is "probe"), expired at once: the next sweep deletes it.
+_PROBE = "INSERT INTO counters (key, count, expires) VALUES ('probe', 0, 0) ON CONFLICT (key) DO UPDATE SET count = 0"
+
+
 class SharedFileCounters(Storage):
     """limits' storage for "sqlite:///<absolute path>": one connection per thread of each process."""
 
     STORAGE_SCHEME = [SCHEME]
     SWEEP_SECONDS = 60.0  # how often a process deletes the counters whose window has run out
-    BUSY_MILLISECONDS = 2000  # a statement waits this long for another process's; then limits' error handling
+    # A statement waits this long for another process's, which takes microseconds; longer means the file is held
+    # (an operator's sqlite3 shell, a stuck process) and Flask-Limiter counts in memory until check() writes again.
+    BUSY_MILLISECONDS = 250
 
     def __init__(self, uri: str, wrap_exceptions: bool = False, key_secret: str = "", **options):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
@@ -69,13 +79,12 @@ class SharedFileCounters(Storage):
         """This thread's connection; a new one in a forked worker (a connection must not cross a fork)."""
         local = self._local
         if getattr(local, "pid", None) != os.getpid():
-            created = not os.path.exists(self.path)
+            # Made 0600 before SQLite opens it, which gives its -wal and -shm files the same mode.
+            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
             conn = sqlite3.connect(self.path, timeout=self.BUSY_MILLISECONDS / 1000, isolation_level=None,
                                    check_same_thread=False)
             for statement in _SETUP:
                 conn.execute(statement)
-            if created:
-                os.chmod(self.path, 0o600)  # addresses and account names, like the rest of the instance folder
             local.conn, local.pid = conn, os.getpid()
         return local.conn
 
@@ -90,6 +99,7 @@ class SharedFileCounters(Storage):
         if now >= self._next_sweep:
             self._next_sweep = now + self.SWEEP_SECONDS
             conn.execute("DELETE FROM counters WHERE expires <= ?", (now,))
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return count
 
     def get(self, key: str) -> int:
@@ -104,8 +114,11 @@ class SharedFileCounters(Storage):
         return row[0] if row else now
 
     def check(self) -> bool:
+        """Whether a hit can be counted now: a write, as a hit is (in WAL mode a read succeeds while writes wait
+        or fail, on a held lock or a full disk). Flask-Limiter asks before it leaves its memory fallback, and so
+        does the health check."""
         try:
-            self._connection().execute("SELECT 1 FROM counters LIMIT 1").fetchone()  # the health check asks
+            self._connection().execute(_PROBE)
         except sqlite3.Error:
             return False
         return True

@@ -287,6 +287,7 @@ def test_the_processes_of_one_machine_share_rate_limits_through_the_instance_fol
     testing.deployment(instance, {"RATELIMIT_LOGIN_PER_ADDRESS": "4 per 15 minutes"}, 1, _hash(PASSWORD))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
     env["PORTAL_INSTANCE_PATH"] = str(instance)
+    env["PORTAL_RATELIMIT_SECRET"] = "ab" * 32  # the one secret `portal serve` gives all its workers (else its own)
     with (testing.served(env, "--no-background", log=tmp_path / "first.log") as first,
           testing.served(env, "--no-background", "--workers", "1", log=tmp_path / "second.log") as second):
         answers = [testing.Browser((first, second)[n % 2]).sign_in("hanbit-teacher0", "not-the-password")[0]
@@ -302,6 +303,43 @@ def test_the_processes_of_one_machine_share_rate_limits_through_the_instance_fol
     assert b"127.0.0.1" not in counters.read_bytes() and b"hanbit-teacher0" not in counters.read_bytes()
     cores = os.cpu_count() or 1
     assert f"{cores} worker process(es)" in (tmp_path / "first.log").read_text()
+
+
+def test_wrong_passwords_sent_at_once_never_get_past_the_limit(tmp_path):
+    """Every sign-in attempt is counted before its password is checked and given back if it was right: eight wrong
+    passwords at once, three times over, to a server of two processes with two threads each, get exactly the
+    account's three checks. (Counted after the check, as before, each attempt under way had passed it: up to six.)"""
+    import threading
+
+    from conftest import PASSWORD, _hash
+
+    from portal import testing
+
+    instance = tmp_path / "inst"
+    testing.deployment(instance, {"RATELIMIT_LOGIN_PER_ACCOUNT": "3 per 15 minutes"}, 1, _hash(PASSWORD))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    env["PORTAL_INSTANCE_PATH"] = str(instance)
+    with testing.served(env, "--no-background", "--workers", "2", log=tmp_path / "server.log") as base:
+        answers: list[int] = []
+        for _round in range(3):
+            # Each its own session and CSRF token first, so that only the POSTs race.
+            forms = [(browser, testing.CSRF.search(browser.request("/login")[2]).group(1))
+                     for browser in (testing.Browser(base) for _ in range(8))]
+            start = threading.Barrier(len(forms))
+
+            def guess(browser, token, start=start):
+                start.wait()
+                answers.append(browser.request("/login", {"csrf_token": token, "username": "hanbit-teacher0",
+                                                          "password": "not-the-password"})[0])
+
+            threads = [threading.Thread(target=guess, args=form) for form in forms]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        right_one = testing.Browser(base).sign_in("hanbit-teacher0", PASSWORD)[0]
+    assert sorted(answers) == [200] * 3 + [429] * 21
+    assert right_one == 429  # the account is locked for the window, even with its password
 
 
 def test_the_migrations_build_exactly_the_models(app):

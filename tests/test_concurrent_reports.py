@@ -17,7 +17,7 @@ TEACHERS, EACH = 8, 6
 
 @pytest.fixture
 def server(tmp_path):
-    """One server with its defaults (granian, one process, SQLite with synchronous=FULL)."""
+    """One server with its defaults (granian, a worker process per core, SQLite with synchronous=FULL)."""
     testing.deployment(tmp_path, {"RATELIMIT_DEFAULT": "100000 per minute"}, TEACHERS, _hash(PASSWORD))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
     env["PORTAL_INSTANCE_PATH"] = str(tmp_path)

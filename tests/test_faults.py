@@ -92,6 +92,33 @@ def test_sign_in_keeps_working_and_the_school_admin_is_told_when_the_rate_limit_
     assert statuses[-1] == 429 and 500 not in statuses
 
 
+def test_a_held_rate_limit_file_costs_a_sign_in_a_quarter_second_and_the_health_check_says_so(
+        app, database_url, tmp_path, make_user):
+    """Someone holds the counters file's write lock (an operator's sqlite3 shell, a stuck process): a sign-in waits
+    a quarter of a second for it, then counts in memory, and the health check says the limits are per process
+    until the file can be written again. (Before, each request waited as long as the lock was held.)"""
+    import sqlite3
+
+    config = {**base_config(database_url, tmp_path), "RATELIMIT_STORAGE_URI": f"sqlite:///{tmp_path}/ratelimits.db"}
+    shared = create_app(config)
+    teacher = make_user(role="teacher")
+    assert shared.test_client().get("/healthz").get_json()["rate_limits"] == "ok"  # the file exists now
+    holder = sqlite3.connect(tmp_path / "ratelimits.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        response = post(shared.test_client(), "/login", {"username": username_of(app, teacher), "password": PASSWORD},
+                        token_from="/login")
+        waited = time.monotonic() - started
+        health = shared.test_client().get("/healthz").get_json()["rate_limits"]
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert response.status_code == 302 and waited < 2
+    assert health == "per-process fallback"
+    assert shared.test_client().get("/healthz").get_json()["rate_limits"] == "ok"  # written again: shared again
+
+
 def _can_mount() -> bool:
     import os
 

@@ -10,7 +10,7 @@ from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from portal.auth import bp
-from portal.extensions import client_address, db, limiter
+from portal.extensions import client_address, db, failures_only, limiter
 from portal.messages import message_for
 from portal.models import STAFF_ROLES
 from portal.services import accounts, audit, notify_accounts
@@ -39,8 +39,8 @@ class ForgotForm(FlaskForm):
 
 
 @bp.route("/set-password/<token>", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_PER_ADDRESS"], methods=["POST"],
-               deduct_when=lambda response: response.status_code != 302)  # a class setting passwords at once
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_PER_ADDRESS"], methods=["POST"])
+@failures_only(lambda response: response.status_code != 302)  # a class setting passwords at once is not refused
 def set_password(token: str):
     """Set a password with a link that works once and for 72 hours."""
     user = accounts.link_user(db.session, token)

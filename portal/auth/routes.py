@@ -11,7 +11,7 @@ from portal.auth.forms import LoginForm
 from portal.auth.sessions import start_session
 from portal.auth.two_factor import begin, next_step
 from portal.database import read_phase
-from portal.extensions import client_address, db, limiter
+from portal.extensions import client_address, db, failures_only, limiter
 from portal.forms import EmptyForm
 from portal.models import User
 from portal.services import accounts, audit
@@ -30,12 +30,13 @@ def _failed(response) -> bool:
 # account's and the address's limits and has its own, so a student guessing at a counselor's password locks out
 # the guesser, not the counselor.
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_PER_ADDRESS"], methods=["POST"], deduct_when=_failed,
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_PER_ADDRESS"], methods=["POST"],
                exempt_when=devices.trusted)
 @limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_PER_ACCOUNT"], key_func=_account_key, methods=["POST"],
-               deduct_when=_failed, exempt_when=devices.trusted)
+               exempt_when=devices.trusted)
 @limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_PER_ACCOUNT"], key_func=devices.key, methods=["POST"],
-               deduct_when=_failed, exempt_when=lambda: not devices.trusted())
+               exempt_when=lambda: not devices.trusted())
+@failures_only(_failed)
 def login():
     """Show the sign-in form and check what was entered."""
     if current_user.is_authenticated:

@@ -12,7 +12,7 @@ from flask_login import current_user
 from portal.auth import bp
 from portal.auth.forms import EnrolForm, TwoFactorForm
 from portal.auth.sessions import start_session
-from portal.extensions import client_address, db, limiter
+from portal.extensions import client_address, db, failures_only, limiter
 from portal.models import User
 from portal.services import audit
 from portal.services import two_factor as service
@@ -78,10 +78,10 @@ def _start_again():
 
 
 def _code_limits(view):
+    view = failures_only(_code_failed)(view)
     view = limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_PER_ACCOUNT"], key_func=_account_key,
-                         methods=["POST"], deduct_when=_code_failed)(view)
-    return limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_PER_ADDRESS"], methods=["POST"],
-                         deduct_when=_code_failed)(view)
+                         methods=["POST"])(view)
+    return limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_PER_ADDRESS"], methods=["POST"])(view)
 
 
 @bp.route("/login/two-factor", methods=["GET", "POST"])

@@ -289,7 +289,8 @@ def _return_again(school: School, form: ReturnForm, status: int = 422):
 
 
 # Per-address limits, counted by hand so that a refusal can keep what was typed: sends through the page, and
-# wrong codes. The counters live in the rate-limit store (memory or Redis) for the window, never in the database.
+# wrong codes. The counters live in the rate-limit store (the instance folder's file, as an HMAC of the address
+# under a secret no file holds; Redis; or memory) for the window, never in the database.
 
 
 def _used_up(setting: str, scope: str) -> bool:
