@@ -61,6 +61,7 @@ class SharedFileCounters(Storage):
     # A statement waits this long for another process's, which takes microseconds; longer means the file is held
     # (an operator's sqlite3 shell, a stuck process) and Flask-Limiter counts in memory until check() writes again.
     BUSY_MILLISECONDS = 250
+    FRESH_SECONDS = 0.5  # a write this recent shows the file can be written (check())
 
     def __init__(self, uri: str, wrap_exceptions: bool = False, key_secret: str = "", **options):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
@@ -70,6 +71,7 @@ class SharedFileCounters(Storage):
         self.path = uri.removeprefix(f"{SCHEME}:///")
         self._local = threading.local()
         self._next_sweep = 0.0
+        self._written_at = float("-inf")  # when this process last wrote to the file (time.monotonic)
 
     @property
     def base_exceptions(self):
@@ -95,7 +97,12 @@ class SharedFileCounters(Storage):
         now = time.time()
         conn = self._connection()
         values = {"key": self._row_key(key), "amount": amount, "now": now, "expiry": expiry}
-        count = conn.execute(_HIT, values).fetchone()[0]
+        try:
+            count = conn.execute(_HIT, values).fetchone()[0]
+        except sqlite3.Error:
+            self._written_at = float("-inf")
+            raise
+        self._written_at = time.monotonic()
         if now >= self._next_sweep:
             self._next_sweep = now + self.SWEEP_SECONDS
             conn.execute("DELETE FROM counters WHERE expires <= ?", (now,))
@@ -116,11 +123,16 @@ class SharedFileCounters(Storage):
     def check(self) -> bool:
         """Whether a hit can be counted now: a write, as a hit is (in WAL mode a read succeeds while writes wait
         or fail, on a held lock or a full disk). Flask-Limiter asks before it leaves its memory fallback, and so
-        does the health check."""
+        does the health check; a hit this process wrote in the last half second answers for it, so that a busy
+        server or a load balancer's polling adds no writes."""
+        if time.monotonic() - self._written_at < self.FRESH_SECONDS:
+            return True
         try:
             self._connection().execute(_PROBE)
         except sqlite3.Error:
+            self._written_at = float("-inf")
             return False
+        self._written_at = time.monotonic()
         return True
 
     def reset(self) -> int | None:
