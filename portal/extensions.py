@@ -34,6 +34,13 @@ class _MemoryCounters(MemoryStorage):
     STORAGE_SCHEME = ["memory"]  # takes the scheme over from limits' class (its registry keeps the last one)
     SWEEP_SECONDS = 1.0
 
+    def give_back(self, key: str) -> None:
+        """One off a counter whose window is still running, never below zero (failures_only)."""
+        if self.get(key) > 0:  # get() forgets a counter whose window has ended
+            with self.locks[key]:
+                if self.storage.get(key, 0) > 0:
+                    self.storage[key] -= 1
+
     def _MemoryStorage__schedule_expiry(self) -> None:  # limits' private hook, by the name Python gives it
         if not self.timer.is_alive():
             self.timer = threading.Timer(self.SWEEP_SECONDS, self._MemoryStorage__expire_events)
@@ -59,7 +66,7 @@ def failures_only(failed):
 
     Not Flask-Limiter's deduct_when, which checks the count before the view and adds to it after: every attempt
     already under way has passed the check, so with N worker processes of two threads each up to 2N - 1 guesses
-    got past a limit at once (tests/test_auth.py). Counted first, the limit holds however many run at once; a
+    got past a limit at once (tests/test_cli.py). Counted first, the limit holds however many run at once; a
     whole school signing in at 09:00 with right passwords still counts nothing once each is given back.
     """
     def decorate(view):
@@ -75,14 +82,28 @@ def failures_only(failed):
     return decorate
 
 
+# Redis's give_back, in one step like the others': one off a counter that is still running, never below zero.
+_GIVE_BACK_LUA = "local n = tonumber(redis.call('GET', KEYS[1]) or '0') if n > 0 then redis.call('DECR', KEYS[1]) end"
+
+
 def _give_back() -> None:
-    """Take this request's hit off each limit it was counted against (they are all failure-only limits)."""
-    counting = limiter.limiter  # the shared storage, or the memory fallback while that does not answer
+    """Take this request's hit off each limit it was counted against (they are all failure-only limits). Only
+    from a window still running and never below zero: given back after its window ended, the next window would
+    start below zero, and right passwords for one's own account sent at a window's end would buy extra guesses."""
+    storage = limiter.limiter.storage  # the shared storage, or the memory fallback while that does not answer
     try:
         for applied in limiter.current_limits:
-            counting.storage.incr(applied.key, applied.limit.get_expiry(), amount=-1)
+            give_back(storage, applied.key)
     except Exception:  # the storage failed meanwhile: the attempt stays counted, which only errs on the safe side
         logging.getLogger("portal.limits").warning("a successful attempt could not be taken off its rate limit")
+
+
+def give_back(storage, key: str) -> None:
+    """One off the counter `key` of a limits storage if its window is still running, never below zero."""
+    if hasattr(storage, "give_back"):  # the instance's file, memory
+        storage.give_back(key)
+    else:  # limits' Redis storages
+        storage.get_connection().register_script(_GIVE_BACK_LUA)([storage.prefixed_key(key)])
 
 
 def shared_limits_down() -> str | None:

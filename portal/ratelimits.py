@@ -75,7 +75,7 @@ class SharedFileCounters(Storage):
 
     @property
     def base_exceptions(self):
-        return sqlite3.Error
+        return sqlite3.Error, OSError  # OSError: the file cannot be made (a missing folder, another owner)
 
     def _connection(self) -> sqlite3.Connection:
         """This thread's connection; a new one in a forked worker (a connection must not cross a fork)."""
@@ -105,9 +105,17 @@ class SharedFileCounters(Storage):
         self._written_at = time.monotonic()
         if now >= self._next_sweep:
             self._next_sweep = now + self.SWEEP_SECONDS
-            conn.execute("DELETE FROM counters WHERE expires <= ?", (now,))
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try:
+                conn.execute("DELETE FROM counters WHERE expires <= ?", (now,))
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:  # the hit is counted; the next sweep deletes what this one could not
+                self._written_at = float("-inf")
         return count
+
+    def give_back(self, key: str) -> None:
+        """One off a counter whose window is still running, never below zero (extensions.failures_only)."""
+        self._connection().execute("UPDATE counters SET count = count - 1 WHERE key = ? AND expires > ? AND count > 0",
+                                   (self._row_key(key), time.time()))
 
     def get(self, key: str) -> int:
         row = self._connection().execute(
@@ -129,7 +137,7 @@ class SharedFileCounters(Storage):
             return True
         try:
             self._connection().execute(_PROBE)
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError):
             self._written_at = float("-inf")
             return False
         self._written_at = time.monotonic()

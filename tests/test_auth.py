@@ -240,6 +240,37 @@ def test_the_instance_files_counters_are_shared_and_start_again_when_their_windo
     assert second.hit(limit, "a") and first.get_window_stats(limit, "a").remaining == 2
 
 
+@pytest.mark.parametrize("kind", ["file", "memory", "redis"])
+def test_a_right_password_gives_its_attempt_back_only_to_a_window_still_running(tmp_path, kind):
+    """A sign-in is counted before its password is checked and given back when it was right: within the window
+    the count goes back down; once the window has ended nothing is taken off, so the next window does not start
+    below zero (right passwords at a window's end would otherwise buy extra guesses in the next)."""
+    from limits.storage import storage_from_string
+
+    from portal.extensions import give_back
+
+    if kind == "redis":
+        import redis
+
+        try:
+            redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_timeout=1).ping()
+        except redis.RedisError:
+            pytest.skip("Redis is not running here")
+    uri = {"file": f"sqlite:///{tmp_path}/ratelimits.db", "memory": "memory://",
+           "redis": "redis://127.0.0.1:6379/0"}[kind]
+    storage = storage_from_string(uri, **({"key_secret": "ab" * 32} if kind == "file" else {}))
+    key = f"give-back-test/{kind}/{time.time_ns()}"  # a one-second window, as limits names its keys
+    assert storage.incr(key, 1) == 1
+    give_back(storage, key)
+    assert storage.get(key) == 0  # given back within its window
+    give_back(storage, key)
+    assert storage.get(key) == 0  # never below zero
+    storage.incr(key, 1)
+    time.sleep(1.1)
+    give_back(storage, key)  # too late: its window has ended
+    assert storage.incr(key, 1) == 1  # the next window starts at zero, not below
+
+
 def test_concurrent_sign_ins_never_fail(app, make_user):
     """A class signing in at once: every sign-in succeeds, none fails with a locked database."""
     import threading
