@@ -275,18 +275,29 @@ def test_several_workers_with_rate_limits_kept_in_memory_are_refused(tmp_path):
     assert result.returncode != 0 and "per process" in result.stderr
 
 
-def test_the_processes_of_one_machine_share_rate_limits_through_the_instance_folder(tmp_path):
-    """Without Redis, `portal serve` runs a worker process per core, and failed sign-ins count the same whichever
-    process answers them: two servers on one instance folder (as two workers are) stop the fifth failure from one
-    address, half of them sent to each. Counted in memory, each would have seen three and allowed them all."""
+def _served_instance(instance: Path, settings: dict) -> dict[str, str]:
+    """An instance folder with one school and its teacher hanbit-teacher0 (the tests' password), and the
+    environment a `portal serve` of it runs with: nothing of this process's PORTAL_ settings."""
     from conftest import PASSWORD, _hash
 
     from portal import testing
 
-    instance = tmp_path / "inst"
-    testing.deployment(instance, {"RATELIMIT_LOGIN_PER_ADDRESS": "4 per 15 minutes"}, 1, _hash(PASSWORD))
+    testing.deployment(instance, settings, 1, _hash(PASSWORD))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
     env["PORTAL_INSTANCE_PATH"] = str(instance)
+    return env
+
+
+def test_the_processes_of_one_machine_share_rate_limits_through_the_instance_folder(tmp_path):
+    """Without Redis, `portal serve` runs a worker process per core, and failed sign-ins count the same whichever
+    process answers them: two servers on one instance folder (as two workers are) stop the fifth failure from one
+    address, half of them sent to each. Counted in memory, each would have seen three and allowed them all."""
+    from conftest import PASSWORD
+
+    from portal import testing
+
+    instance = tmp_path / "inst"
+    env = _served_instance(instance, {"RATELIMIT_LOGIN_PER_ADDRESS": "4 per 15 minutes"})
     env["PORTAL_RATELIMIT_SECRET"] = "ab" * 32  # the one secret `portal serve` gives all its workers (else its own)
     with (testing.served(env, "--no-background", log=tmp_path / "first.log") as first,
           testing.served(env, "--no-background", "--workers", "1", log=tmp_path / "second.log") as second):
@@ -311,14 +322,11 @@ def test_wrong_passwords_sent_at_once_never_get_past_the_limit(tmp_path):
     account's three checks. (Counted after the check, as before, each attempt under way had passed it: up to six.)"""
     import threading
 
-    from conftest import PASSWORD, _hash
+    from conftest import PASSWORD
 
     from portal import testing
 
-    instance = tmp_path / "inst"
-    testing.deployment(instance, {"RATELIMIT_LOGIN_PER_ACCOUNT": "3 per 15 minutes"}, 1, _hash(PASSWORD))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
-    env["PORTAL_INSTANCE_PATH"] = str(instance)
+    env = _served_instance(tmp_path / "inst", {"RATELIMIT_LOGIN_PER_ACCOUNT": "3 per 15 minutes"})
     with testing.served(env, "--no-background", "--workers", "2", log=tmp_path / "server.log") as base:
         answers: list[int] = []
         for _round in range(3):
