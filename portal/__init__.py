@@ -116,10 +116,11 @@ def _finalize_config(app: Flask) -> None:
     if cfg["RATELIMIT_STORAGE_URI"].startswith("sqlite:"):
         # The file keeps an HMAC of each key (an address, an account), never the key (portal/ratelimits.py), under
         # the secret `portal serve` made for its workers; else one derived from SECRET_KEY (waitress, gunicorn).
+        from portal import ratelimits
         from portal.crypto import derived_key
 
-        secret = cfg.get("RATELIMIT_SECRET") or derived_key(cfg["SECRET_KEY"], b"portal rate-limit keys v1").hex()
-        cfg.setdefault("RATELIMIT_STORAGE_OPTIONS", {"key_secret": secret})
+        ratelimits.SECRETS[cfg["RATELIMIT_STORAGE_URI"]] = (
+            cfg.get("RATELIMIT_SECRET") or derived_key(cfg["SECRET_KEY"], b"portal rate-limit keys v1").hex())
     if cfg["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
         # A Redis that hangs must not hang sign-in: give up within half a second and fall back to memory.
         cfg.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5})

@@ -90,8 +90,10 @@ def _give_back() -> None:
     """Take this request's hit off each limit it was counted against (they are all failure-only limits). Only
     from a window still running and never below zero: given back after its window ended, the next window would
     start below zero, and right passwords for one's own account sent at a window's end would buy extra guesses."""
-    storage = limiter.limiter.storage  # the shared storage, or the memory fallback while that does not answer
+    if not limiter.enabled:  # RATELIMIT_ENABLED = False: nothing was counted
+        return
     try:
+        storage = limiter.limiter.storage  # the shared storage, or the memory fallback while that does not answer
         for applied in limiter.current_limits:
             give_back(storage, applied.key)
     except Exception:  # the storage failed meanwhile: the attempt stays counted, which only errs on the safe side

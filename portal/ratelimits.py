@@ -31,6 +31,10 @@ import time
 from limits.storage import Storage
 
 SCHEME = "sqlite"
+# The secret of each file's keys, by its RATELIMIT_STORAGE_URI, which create_app records here. Not passed through
+# RATELIMIT_STORAGE_OPTIONS: Flask-Limiter adds each app's options to the ones before, so in a process that made
+# several apps (the tests) a Redis storage was handed this secret and could not connect.
+SECRETS: dict[str, str] = {}
 _SETUP = (
     "PRAGMA journal_mode=WAL",  # readers of a count do not wait for a writer
     "PRAGMA synchronous=OFF",
@@ -64,9 +68,10 @@ class SharedFileCounters(Storage):
     FRESH_SECONDS = 0.5  # a write this recent shows the file can be written (check())
 
     def __init__(self, uri: str, wrap_exceptions: bool = False, key_secret: str = "", **options):
-        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
-        if not key_secret:  # RATELIMIT_STORAGE_OPTIONS["key_secret"], which create_app sets (hex)
-            raise ValueError("the rate-limit file needs key_secret: its keys are stored as HMACs only")
+        super().__init__(uri, wrap_exceptions=wrap_exceptions)  # other options are another storage's (Redis's)
+        key_secret = key_secret or SECRETS.get(uri, "")
+        if not key_secret:  # create_app records it in SECRETS (hex)
+            raise ValueError("the rate-limit file needs a secret: its keys are stored as HMACs only")
         self._secret = bytes.fromhex(key_secret)
         self.path = uri.removeprefix(f"{SCHEME}:///")
         self._local = threading.local()

@@ -25,7 +25,8 @@ SQLALCHEMY_DATABASE_URI = "postgresql+psycopg://portal:CHANGE-ME@db.district.exa
 SQLALCHEMY_ENGINE_OPTIONS = {"pool_size": 10, "max_overflow": 0, "pool_timeout": 10}
 
 # Shared rate limits: with Redis every server counts the same failed sign-ins (without it, only the worker processes
-# of one server share them, through instance/ratelimits.db). If Redis stops answering, each process counts alone until it is back.
+# of one server share them, through instance/ratelimits.db). If Redis stops answering, each process counts alone
+# until it is back.
 RATELIMIT_STORAGE_URI = "redis://redis.district.example:6379/0"
 
 # Mail: notices to counselors and set-password links.
