@@ -111,17 +111,19 @@ def _finalize_config(app: Flask) -> None:
         cfg["SESSION_COOKIE_NAME"] = "portal"
     # Unset: counted in the instance folder's file, which every worker process of this machine shares
     # (portal/ratelimits.py); Redis shares them across machines.
+    from portal import ratelimits
+    from portal.extensions import REDIS_LIMITS
+
     cfg["RATELIMIT_STORAGE_URI"] = cfg.get("RATELIMIT_STORAGE_URI") or (
-        "sqlite:///" + os.path.join(app.instance_path, "ratelimits.db"))
-    if cfg["RATELIMIT_STORAGE_URI"].startswith("sqlite:"):
+        f"{ratelimits.PREFIX}///" + os.path.join(app.instance_path, "ratelimits.db"))
+    if cfg["RATELIMIT_STORAGE_URI"].startswith(ratelimits.PREFIX):
         # The file keeps an HMAC of each key (an address, an account), never the key (portal/ratelimits.py), under
         # the secret `portal serve` made for its workers; else one derived from SECRET_KEY (waitress, gunicorn).
-        from portal import ratelimits
         from portal.crypto import derived_key
 
         ratelimits.SECRETS[cfg["RATELIMIT_STORAGE_URI"]] = (
             cfg.get("RATELIMIT_SECRET") or derived_key(cfg["SECRET_KEY"], b"portal rate-limit keys v1").hex())
-    if cfg["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
+    if cfg["RATELIMIT_STORAGE_URI"].startswith(REDIS_LIMITS):
         # A Redis that hangs must not hang sign-in: give up within half a second and fall back to memory.
         cfg.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
     # A failed statement's error names its SQL but never its values (names, e-mail addresses, case text); what

@@ -14,8 +14,9 @@ from sqlalchemy.orm import DeclarativeBase
 
 from portal import ratelimits  # noqa: F401  registers the "sqlite" scheme of shared rate-limit counters
 
+REDIS_LIMITS = ("redis://", "rediss://")
 # The storages whose counters every worker process shares: Redis (several machines), the instance's file (one).
-SHARED_LIMITS = ("redis://", "rediss://", f"{ratelimits.SCHEME}:")
+SHARED_LIMITS = (*REDIS_LIMITS, ratelimits.PREFIX)
 
 
 def shares_limits(storage_uri: str) -> bool:
@@ -120,7 +121,7 @@ def shared_limits_down() -> str | None:
         answers = limiter.storage.check()
     except Exception:  # any failure to reach the storage means the same: not shared right now
         answers = False
-    return None if answers else ("file" if uri.startswith(f"{ratelimits.SCHEME}:") else "redis")
+    return None if answers else ("file" if uri.startswith(ratelimits.PREFIX) else "redis")
 
 
 db = SQLAlchemy(model_class=Base)

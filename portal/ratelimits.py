@@ -31,6 +31,7 @@ import time
 from limits.storage import Storage
 
 SCHEME = "sqlite"
+PREFIX = f"{SCHEME}:"  # how a RATELIMIT_STORAGE_URI naming such a file begins
 # The secret of each file's keys, by its RATELIMIT_STORAGE_URI, which create_app records here. Not passed through
 # RATELIMIT_STORAGE_OPTIONS: Flask-Limiter adds each app's options to the ones before, so in a process that made
 # several apps (the tests) a Redis storage was handed this secret and could not connect.
@@ -73,7 +74,7 @@ class SharedFileCounters(Storage):
         if not key_secret:  # create_app records it in SECRETS (hex)
             raise ValueError("the rate-limit file needs a secret: its keys are stored as HMACs only")
         self._secret = bytes.fromhex(key_secret)
-        self.path = uri.removeprefix(f"{SCHEME}:///")
+        self.path = uri.removeprefix(f"{PREFIX}///")
         self._local = threading.local()
         self._next_sweep = 0.0
         self._written_at = float("-inf")  # when this process last wrote to the file (time.monotonic)
