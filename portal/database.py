@@ -9,11 +9,14 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 
 from flask import g, has_request_context, request
-from sqlalchemy import event
+from sqlalchemy import Executable, bindparam, event, func
+from sqlalchemy import select as sql_select  # the module's `select` is the standard library's
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -394,11 +397,61 @@ def insert_if_missing(session: Session, model, **values) -> None:
     session.execute(insert(model).values(**values).on_conflict_do_nothing())
 
 
+# A write sent along with another statement (with_writes): a statement made once, and its parameters, either a dict
+# or, for an INSERT, a list of rows with the same keys (an empty list: nothing to write).
+Write = tuple[Executable, dict | list[dict]]
+
+
+def with_writes(statement: Executable, writes: Sequence[Write]) -> tuple[Executable, dict]:
+    """PostgreSQL: `statement` with `writes` as its CTEs, and the writes' parameters (the caller adds the
+    statement's own; a dict's binds must be named unlike them), so that the writes go in the statement's round trip:
+    one fewer for each while the caller holds a lock to its commit. Made once for each combination of writes: a
+    statement made anew is keyed and looked up again at every execution. The rows of an INSERT go as one array a
+    column (`INSERT … SELECT unnest(…), …`): in a VALUES list they would make SQLAlchemy compile the statement anew
+    every time (it does not cache multi-row VALUES; that tripled the time an audit row held the chain's head)."""
+    shapes, params = [], {}
+    for n, (write, given) in enumerate(writes):
+        if given == []:
+            continue
+        if isinstance(given, dict):
+            params.update(given)
+            shapes.append((write, None))
+        else:
+            columns = tuple(given[0])
+            params.update({f"w{n}_{name}": [row[name] for row in given] for name in columns})
+            shapes.append((write, columns))
+    return (_with_writes(statement, tuple(shapes)) if shapes else statement), params
+
+
+@lru_cache(maxsize=32)
+def _with_writes(statement: Executable, shapes: tuple[tuple[Executable, tuple[str, ...] | None], ...]):
+    ctes = []
+    for n, (write, columns) in enumerate(shapes):
+        if columns is not None:
+            table = write.table
+            write = write.from_select(columns, sql_select(*(
+                func.unnest(bindparam(f"w{n}_{name}", type_=ARRAY(table.c[name].type))) for name in columns)))
+        ctes.append(write.cte(f"w{n}"))
+    return statement.add_cte(*ctes)
+
+
+def run_each(session: Session, writes: Sequence[Write]) -> None:
+    """The writes one after the other (SQLite, whose write lock is held from the transaction's start anyway)."""
+    for write, params in writes:
+        if params != []:
+            session.execute(write, params)
+
+
 def add_to_counts(session: Session, model, rows: list[dict], keys: tuple[str, ...], column: str = "count") -> None:
     """INSERT … ON CONFLICT DO UPDATE: add each row's `column` to the stored count of its key, creating the rows
     that are missing, in one execution however many rows. Concurrent transactions add up, never overwrite: the
     conflict takes the row's lock and adds to what the other committed."""
-    session.execute(_adding(session.get_bind().dialect.name, model, keys, column), rows)
+    session.execute(adding(session, model, keys, column), rows)
+
+
+def adding(session: Session, model, keys: tuple[str, ...], column: str = "count"):
+    """add_to_counts' statement, for a caller that sends its rows with other writes (audit.record's `also`)."""
+    return _adding(session.get_bind().dialect.name, model, keys, column)
 
 
 @lru_cache(maxsize=16)

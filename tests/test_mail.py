@@ -11,7 +11,7 @@ from email import message_from_bytes, policy
 import pytest
 from casehelpers import file_report
 from conftest import deliver_mail
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from portal.extensions import db
 from portal.models import Case, OutboxMail, User
@@ -104,6 +104,31 @@ def test_mail_goes_out_after_commit_with_the_courier(app, school, login):
             time.sleep(0.05)
     sent_at, attempts = state
     assert sent_at is not None and attempts == 0
+
+
+def test_a_new_case_mails_each_counselor_in_their_language_with_the_text_encrypted_until_sent(
+        app, school, make_user, login):
+    """A new case's mails go in with its audit row (on PostgreSQL in the statement that takes the chain's head, as
+    one array a column): each counselor with an address gets one, in their own language, naming the reference; the
+    outbox holds subject and body encrypted."""
+    make_user(role="counselor", email="second@school.test", locale="en")
+    make_user(role="counselor", email="third@school.test", locale="ko")
+    with SMTPServer() as smtp:
+        app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port)
+        teacher = app.test_client()
+        login(teacher, school["teacher"])
+        assert file_report(teacher).status_code == 302
+        with app.app_context():
+            reference = db.session.scalars(select(Case.reference)).one()
+            stored = db.session.execute(text("SELECT recipient, subject, body FROM outbox_mails")).all()
+        assert sorted(row.recipient for row in stored) == ["lead@school.test", "second@school.test",
+                                                           "third@school.test"]
+        assert not any(reference in row.subject or reference in row.body for row in stored)
+        assert deliver_mail(app) == 3
+    sent = {e.rcpt_tos[0]: message_from_bytes(e.content, policy=policy.default) for e in smtp.received}
+    assert sent["second@school.test"]["Subject"] == f"New case {reference}"
+    assert sent["third@school.test"]["Subject"] == f"새 사안 {reference}"
+    assert len({message["Message-ID"] for message in sent.values()}) == 3
 
 
 def test_a_slow_mail_server_does_not_hold_up_other_writers(app, school, login):

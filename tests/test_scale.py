@@ -384,8 +384,8 @@ def test_a_case_view_takes_the_audit_chains_head_first_and_holds_it_for_its_row_
 
 def test_a_new_report_holds_the_audit_chains_head_only_for_its_row(app, people, login, make_user, database_url):
     """Every audited action of every school waits for the chain's head. A report takes it last: its case, checklist,
-    recipients, notices and mails are written before, and only its row (one statement on PostgreSQL) and the commit
-    come after."""
+    recipients, notices and mails are written before (on PostgreSQL the mails in the statement that takes the head,
+    made and encrypted before it is sent), and only its row (one statement on PostgreSQL) and the commit after."""
     from portal.models import Notification, OutboxMail
 
     make_user(role="counselor", email="counselor@school.test")  # mail for a counselor is written too
@@ -394,44 +394,54 @@ def test_a_new_report_holds_the_audit_chains_head_only_for_its_row(app, people, 
     before, held = statements[:head], statements[head + 1:statements.index("COMMIT", head)]
     if database_url.startswith("sqlite"):
         assert [s.split(" SET ")[0].split(" (")[0] for s in held] == ["INSERT INTO audit_events", "UPDATE audit_head"]
+        assert before[-1].startswith("INSERT INTO outbox_mails")
     else:
         assert len(held) == 1 and "INSERT INTO audit_events" in held[0] and "UPDATE audit_head" in held[0]
+        assert "INSERT INTO outbox_mails" in statements[head] and statements[head].endswith("FOR UPDATE")
     assert any(s.startswith("INSERT INTO notifications") for s in before)
-    assert any(s.startswith("INSERT INTO outbox") for s in before)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Notification)) >= 2
         assert db.session.scalar(select(func.count()).select_from(OutboxMail)) == 1
 
 
 def test_a_new_report_takes_its_schools_counter_after_everything_that_does_not_need_its_reference(
-        app, people, login, make_user):
+        app, people, login, make_user, database_url):
     """The school's next report waits for the counter from the moment this one takes it to its commit. Everything
     that does not name the reference (the case, its checklist, recipients and notices) is written before; after it
-    come only the reference, the running counts, the mail (which names the reference) and the audit row. The
-    reference is the next number, and the mail names it."""
+    come only the reference, the running counts, the mail (which names the reference) and the audit row. On
+    PostgreSQL that is three round trips and the commit: the counter with the reference and the counts, the chain's
+    head with the mail, the audit row. The reference is the next number, the mail names it and is due at once, and
+    the month's counts of cases and of its category are one more."""
     from portal.models import OutboxMail
 
     make_user(role="counselor", email="counselor@school.test")
     [earlier] = open_cases(app, people["teacher"], 1)
+    figures_now = select(CaseFigure.figure, func.sum(CaseFigure.count)).group_by(CaseFigure.figure)
+    with app.app_context():
+        counts = dict(db.session.execute(figures_now).all())
     statements = _send_report_recording(app, login, people["teacher"])
     counter = next(i for i, s in enumerate(statements) if "INSERT INTO case_counters" in s)
     before, held = statements[:counter], statements[counter + 1:statements.index("COMMIT", counter)]
     for table in ("cases", "duty_items", "case_assignees", "notifications"):
         assert any(s.startswith(f"INSERT INTO {table} ") for s in before)
         assert not any(s.startswith(f"INSERT INTO {table} ") for s in held)
-    # PostgreSQL sets the reference in the counter's own statement (one round trip less while it is held).
-    folded = statements[counter].startswith("WITH")
-    assert not folded or "UPDATE cases SET reference" in statements[counter]
-    reference_set = [] if folded else ["UPDATE cases"]
-    assert [s.split(" (")[0].split(" SET ")[0] for s in held[:len(reference_set) + 2]] == [
-        *reference_set, "INSERT INTO case_figures", "INSERT INTO outbox_mails"]
-    assert len(held) <= len(reference_set) + 5  # and the audit row: two statements on SQLite, head and one on PG
+    if database_url.startswith("sqlite"):
+        assert [s.split(" (")[0].split(" SET ")[0] for s in held if "FROM audit_head" not in s] == [
+            "UPDATE cases", "INSERT INTO case_figures", "INSERT INTO outbox_mails", "INSERT INTO audit_events",
+            "UPDATE audit_head"]
+    else:
+        assert all(part in statements[counter] for part in ("UPDATE cases SET reference", "INSERT INTO case_figures"))
+        assert len(held) == 2 and "FROM audit_head" in held[0] and "INSERT INTO audit_events" in held[1]
     with app.app_context():
         first = db.session.get(Case, earlier).reference
         newest = db.session.scalars(select(Case).order_by(Case.id.desc())).first()
         mail = db.session.scalars(select(OutboxMail).order_by(OutboxMail.id.desc())).first()
+        counted = dict(db.session.execute(figures_now).all())
     assert newest.reference == first[:-4] + f"{int(first[-4:]) + 1:04d}" and newest.reference in mail.subject
     assert newest.updated_at == newest.created_at
+    assert counted == {**counts, "opened": counts["opened"] + 1,
+                       "category:distribution": counts.get("category:distribution", 0) + 1}
+    assert mail.attempts == 0 and mail.sent_at is None and mail.next_attempt_at <= utcnow()
 
 
 def test_a_case_view_does_not_deadlock_with_a_purge_that_holds_the_chains_head(app, people, login, database_url):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from portal.crypto import audit_mac
-from portal.database import insert_if_missing
+from portal.database import Write, insert_if_missing, run_each, with_writes
 from portal.models import AuditEvent, AuditHead, User
 from portal.models.base import utcnow
 from portal.services.background import CHECKS
@@ -62,13 +63,25 @@ def record(
     case_id: int | None = None,
     target: str | None = None,
     address: str | None = None,
-    also=None,
+    also: Sequence[Write] = (),
+    new_rows: Sequence[Write] = (),
 ) -> None:
     """Append one row to the chain inside the caller's transaction. Never put case text in `target`.
 
-    `also`: an UPDATE that belongs with the row, run right after it while the chain's head is held; on PostgreSQL
-    in the same statement, so that the head, which every audited action waits for, is held one round trip less."""
-    head = session.execute(_HEAD).first()  # its row lock serializes appends (SQLite: the write lock)
+    `also`: writes that belong with the row (database.Write; binds not named row_…), run right after it while the
+    chain's head is held; on PostgreSQL in the row's statement, so that the head, which every audited action of the
+    deployment waits for, is held one round trip less for each.
+
+    `new_rows`: INSERTs of rows that no other transaction can lock (a new case's mails), sent with the statement
+    that takes the head (on PostgreSQL, their CTEs; they cannot make it wait for anything): one round trip less for
+    the locks the caller holds to its commit (a new case's school counter), the head held no longer (their values
+    are prepared and encrypted before the statement is sent)."""
+    if session.get_bind().dialect.name == "postgresql":
+        statement, params = with_writes(_HEAD, new_rows)
+        head = session.execute(statement, params).first()  # its row lock serializes appends
+    else:
+        run_each(session, new_rows)  # SQLite's write lock is held from the transaction's start
+        head = session.execute(_HEAD).first()
     if head is None:  # a fresh database: concurrent first rows must not race to create the head twice
         insert_if_missing(session, AuditHead, id=1, last_id=0, last_hash=GENESIS)
         head = session.execute(_HEAD).first()
@@ -88,13 +101,12 @@ def record(
     }
     values["hash"] = _digest(last_hash, values)
     if session.get_bind().dialect.name == "postgresql":
-        statement = _APPEND_AND_MOVE if also is None else _APPEND_AND_MOVE.add_cte(also.cte("also"))
-        session.execute(statement, {f"row_{name}": value for name, value in values.items()})
+        statement, params = with_writes(_APPEND_AND_MOVE, also)
+        session.execute(statement, {**params, **{f"row_{name}": value for name, value in values.items()}})
     else:
         session.execute(_APPEND, values)
         session.execute(_MOVE_HEAD, {"row_id": values["id"], "row_hash": values["hash"]})
-        if also is not None:
-            session.execute(also)
+        run_each(session, also)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, load_only, make_transient_to_detached, selectinload, undefer_group
 from sqlalchemy.orm.attributes import set_committed_value
 
+from portal.database import Write, run_each, with_writes
 from portal.models import (
     Case,
     CaseAssignee,
@@ -41,7 +43,7 @@ from portal.models.cases import (
     TAKEDOWN_STATUSES,
     new_public_id,
 )
-from portal.services import audit, channel, district_signal, duties, figures, notify
+from portal.services import audit, channel, district_signal, duties, figures, mail, notify
 from portal.services.background import CHECKS
 from portal.services.errors import ServiceError
 
@@ -131,11 +133,13 @@ def record_view(session: Session, user: User, case: Case, address: str | None) -
     marked read with it, while the chain's head is held: in one statement on PostgreSQL. The head is taken before
     any other lock: a transaction that holds it may go on to lock notices (the daily purge deletes a purged case's),
     and a view that marked its notices first and then waited for the head would deadlock with it."""
-    read = Notification.__table__.update().where(
-        Notification.user_id == user.id, Notification.case_id == case.id, Notification.read_at.is_(None),
-    ).values(read_at=utcnow())
     audit.record(session, "case_viewed", actor=user, case_id=case.id, school_id=case.school_id, address=address,
-                 also=read)
+                 also=[(_MARK_READ, {"read_user": user.id, "read_case": case.id, "read_at": utcnow()})])
+
+
+_MARK_READ = Notification.__table__.update().where(
+    Notification.user_id == bindparam("read_user"), Notification.case_id == bindparam("read_case"),
+    Notification.read_at.is_(None)).values(read_at=bindparam("read_at"))
 
 
 def visible_cases_clause(user: User):
@@ -186,7 +190,7 @@ _FILE_COLLECTIONS = (
 # --- opening a case -----------------------------------------------------------------------------------
 
 
-def number_case(session: Session, case: Case) -> None:
+def number_case(session: Session, case: Case, also: Sequence[Write] = ()) -> None:
     """Give a new case its reference, the next of its school's year (e.g. HANBIT-2026-0007), unique under
     concurrent submissions and with no gaps.
 
@@ -197,20 +201,26 @@ def number_case(session: Session, case: Case) -> None:
     number from the session's identity map instead of the locked row. Taken as late as a report can (only its mail,
     which names the reference, and its audit row come after), since the school's next report waits for it.
 
-    On PostgreSQL the counter and the case's new reference are one statement: every round trip between taking the
-    counter and the commit is one that the school's other reports wait through (the counter's lock was held ~90 %
-    of a busy run's time; one round trip fewer, 5-7 % more reports a second).
+    On PostgreSQL the counter and the case's new reference are one statement, with the writes of `also`
+    (database.Write) as its CTEs: every round trip between taking the counter and the commit is one that the
+    school's other reports wait through (the counter's lock was held ~90 % of a busy run's time; one round trip
+    fewer, 5-7 % more reports a second). A new case's running counts go there: the rows they lock (a month's
+    opened, category and platform counts) are locked only by new cases of the school, which all take the counter
+    first (and PostgreSQL runs a CTE the statement does not read after the statement itself); SQLite runs them
+    after the counter.
     """
     year = case.created_at.year
     prefix = f"{case.school.code.upper()}-{year}-"
     counter = {"counter_school": case.school_id, "counter_year": year}
     if session.get_bind().dialect.name == "postgresql":
-        reference = session.execute(_NUMBER_AND_SET, {**counter, "case_id": case.id, "prefix": prefix,
-                                                      "updated": case.updated_at}).scalar_one()
+        statement, params = with_writes(_NUMBER_AND_SET, also)
+        reference = session.execute(statement, {**params, **counter, "case_id": case.id, "prefix": prefix,
+                                                "updated": case.updated_at}).scalar_one()
     else:
         number = session.execute(_COUNT, counter).scalar_one()
         reference = f"{prefix}{number:04d}"
         session.execute(_SET_REFERENCE, {"case_id": case.id, "reference": reference, "updated": case.updated_at})
+        run_each(session, also)
     set_committed_value(case, "reference", reference)
 
 
@@ -363,18 +373,21 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
                                   for user in route.recipients])
     to_notify = route.recipients + ([route.lead] if route.lead else [])
     notify.add_notices(session, to_notify, case, NEW_CASE_NOTICES[data.kind])
-    # From here on the school's next report waits for this one's commit (its counter, then its running counts):
-    # what is left is what needs the reference, and the audit row.
-    number_case(session, case)
-    figures.count_opened(session, case)
+    # From here on the school's next report waits for this one's commit (its counter): what is left is what needs
+    # the reference, and what goes with the counter's and the audit row's statements. The running counts go with
+    # the counter (on PostgreSQL in its statement: one round trip fewer while it is held).
+    number_case(session, case, also=[figures.opened(session, case)])
     if reporter is None:
         check_channel_limit(session, school, now, written=True)  # while the counter holds the school's other reports
-    notify.queue_mails(session, to_notify, case, NEW_CASE_NOTICES[data.kind])
+    mails = notify.case_mail_rows(session, to_notify, case, NEW_CASE_NOTICES[data.kind])
     # Last: the audit chain's head is one row for the whole deployment, which every audited action of every school
     # waits for, held from here to the commit: for a signed-in report only the row; the anonymous page also starts
     # the sender's conversation before it commits. An anonymous case keeps no address, not even in its audit rows.
+    # The mails go with the statement that takes the head: on PostgreSQL one round trip fewer under the counter,
+    # and none more under the head (their rows are new, made and encrypted before the statement is sent).
     audit.record(session, "case_created", actor=reporter, case_id=case.id, school_id=school.id,
-                 target=None if reporter else "anonymous", address=address if reporter else None)
+                 target=None if reporter else "anonymous", address=address if reporter else None,
+                 new_rows=[(mail.QUEUE, mails)])
     return case, True
 
 

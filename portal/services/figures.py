@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Insert, delete, insert, select
 from sqlalchemy.orm import Session
 
-from portal.database import add_to_counts
+from portal.database import add_to_counts, adding
 from portal.models import Case, CaseFigure
 
 ACK_STEP_MINUTES = 6  # the time to acknowledge is counted in tenths of an hour
@@ -35,13 +35,21 @@ def _opened_figures(categories: str, platforms: str) -> list[str]:
 
 def _count(session: Session, school_id: int, month: str, names: list[str]) -> None:
     """Add one to each of these figures of a school's month, in one statement."""
-    add_to_counts(session, CaseFigure, [dict(school_id=school_id, month=month, figure=name, count=1) for name in names],
-                  keys=("school_id", "month", "figure"))
+    add_to_counts(session, CaseFigure, _rows(school_id, month, names), keys=KEYS)
 
 
-def count_opened(session: Session, case: Case) -> None:
-    """A case was opened: count it in its month, with its categories and platforms."""
-    _count(session, case.school_id, month_of(case.created_at), _opened_figures(case.categories, case.platforms))
+KEYS = ("school_id", "month", "figure")
+
+
+def _rows(school_id: int, month: str, names: list[str]) -> list[dict]:
+    return [dict(school_id=school_id, month=month, figure=name, count=1) for name in names]
+
+
+def opened(session: Session, case: Case) -> tuple[Insert, list[dict]]:
+    """A case was opened: the statement and rows that count it in its month, with its categories and platforms, for
+    the caller to send with another statement (a database.Write: a new case's go with its counter's)."""
+    return adding(session, CaseFigure, KEYS), _rows(case.school_id, month_of(case.created_at),
+                                                    _opened_figures(case.categories, case.platforms))
 
 
 def count_acknowledged(session: Session, case: Case) -> None:

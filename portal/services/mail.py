@@ -45,18 +45,29 @@ def valid_address(address: str | None) -> bool:
 
 def queue(session: Session, to: str | None, subject: str, body: str, school_id: int | None = None) -> bool:
     """Add a mail to the outbox in the caller's transaction; it is sent once that transaction commits."""
+    row = outbox_row(session, to, subject, body, school_id)
+    if row is not None:
+        session.execute(QUEUE, row)
+    return row is not None
+
+
+def outbox_row(session: Session, to: str | None, subject: str, body: str, school_id: int | None = None) -> dict | None:
+    """The outbox row of a mail, for the caller to insert with QUEUE in its transaction: queue() does, and a new
+    case sends its mails with the statement that takes the audit chain's head (audit.record's `new_rows`). None,
+    with a warning, for an address that is not one. Every column is given: in a statement of several writes
+    (PostgreSQL) the table's defaults are not."""
     if not valid_address(to):
         log.warning("mail not queued: the recipient address is not a single valid address")
-        return False
+        return None
     domain = public_host(current_app.config["PUBLIC_URL"]) or "portal.invalid"
-    session.execute(_QUEUE, {"message_id": make_msgid(domain=domain), "school_id": school_id, "recipient": to,
-                             "subject": subject, "body": body})
-    session.info[PENDING] = True
-    return True
+    session.info[PENDING] = True  # the courier is woken once the caller commits
+    now = utcnow()
+    return {"message_id": make_msgid(domain=domain), "school_id": school_id, "recipient": to, "subject": subject,
+            "body": body, "created_at": now, "attempts": 0, "next_attempt_at": now}
 
 
 # One Core INSERT, made once (every new case queues mail): an object added to the session cost a flush of its own.
-_QUEUE = OutboxMail.__table__.insert()
+QUEUE = OutboxMail.__table__.insert()
 
 
 def _backoff(attempts: int) -> timedelta:

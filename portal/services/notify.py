@@ -77,15 +77,22 @@ def add_notices(session: Session, users: list[User], case: Case, kind: str) -> N
 
 def queue_mails(session: Session, users: list[User], case: Case, kind: str, hours: int | None = None) -> None:
     """The notice's mail for each active user with an address (sent after commit)."""
-    for user in _reached(users):
-        if user.email:
-            queue_case_mail(session, user, case, kind, hours)
+    rows = case_mail_rows(session, users, case, kind, hours)
+    if rows:
+        session.execute(mail.QUEUE, rows)
 
 
 _ADD_NOTICES = Notification.__table__.insert()  # made once: every new case and escalation runs it
 
 
-def queue_case_mail(session: Session, user: User, case: Case, kind: str, hours: int | None = None) -> None:
+def case_mail_rows(session: Session, users: list[User], case: Case, kind: str, hours: int | None = None) -> list[dict]:
+    """The outbox rows of the notice's mail for each active user with an address, for mail.QUEUE (queue_mails
+    inserts them; a new case sends them with the statement that takes the audit chain's head)."""
+    rows = (_case_mail(session, user, case, kind, hours) for user in _reached(users) if user.email)
+    return [row for row in rows if row is not None]
+
+
+def _case_mail(session: Session, user: User, case: Case, kind: str, hours: int | None) -> dict | None:
     """A mail with the reference, urgency and a link only, in the recipient's language."""
     with force_locale(user.locale or "ko"):
         subject = _subject(kind, case.reference, case.urgent)
@@ -99,7 +106,7 @@ def queue_case_mail(session: Session, user: User, case: Case, kind: str, hours: 
             _("Sign in to the portal to see it: %(link)s", link=link),
             _("For confidentiality this e-mail never contains names or what happened."),
         ])
-    mail.queue(session, user.email, subject, body, school_id=case.school_id)
+    return mail.outbox_row(session, user.email, subject, body, school_id=case.school_id)
 
 
 def reporter_reply(session: Session, case: Case) -> None:
