@@ -398,8 +398,8 @@ def insert_if_missing(session: Session, model, **values) -> None:
 
 
 # A write sent along with another statement (with_writes): a statement made once, and its parameters, either a dict
-# or, for an INSERT, a list of rows with the same keys (an empty list: nothing to write).
-Write = tuple[Executable, dict | list[dict]]
+# or, for an INSERT, a sequence of rows with the same keys (an empty one: nothing to write).
+Write = tuple[Executable, dict | Sequence[dict]]
 
 
 def with_writes(statement: Executable, writes: Sequence[Write]) -> tuple[Executable, dict]:
@@ -410,16 +410,16 @@ def with_writes(statement: Executable, writes: Sequence[Write]) -> tuple[Executa
     column (`INSERT … SELECT unnest(…), …`): in a VALUES list they would make SQLAlchemy compile the statement anew
     every time (it does not cache multi-row VALUES; that tripled the time an audit row held the chain's head)."""
     shapes, params = [], {}
-    for n, (write, given) in enumerate(writes):
-        if given == []:
-            continue
+    for write, given in _to_write(writes):
         if isinstance(given, dict):
             params.update(given)
             shapes.append((write, None))
-        else:
-            columns = tuple(given[0])
-            params.update({f"w{n}_{name}": [row[name] for row in given] for name in columns})
-            shapes.append((write, columns))
+            continue
+        columns = tuple(given[0])
+        if any(row.keys() != given[0].keys() for row in given):
+            raise ValueError("the rows of one write must all have the same columns")
+        params.update({f"w{len(shapes)}_{name}": [row[name] for row in given] for name in columns})
+        shapes.append((write, columns))
     return (_with_writes(statement, tuple(shapes)) if shapes else statement), params
 
 
@@ -428,18 +428,32 @@ def _with_writes(statement: Executable, shapes: tuple[tuple[Executable, tuple[st
     ctes = []
     for n, (write, columns) in enumerate(shapes):
         if columns is not None:
-            table = write.table
             write = write.from_select(columns, sql_select(*(
-                func.unnest(bindparam(f"w{n}_{name}", type_=ARRAY(table.c[name].type))) for name in columns)))
+                func.unnest(bindparam(f"w{n}_{name}", type_=ARRAY(_unbounded(write.table.c[name].type))))
+                for name in columns)))
         ctes.append(write.cte(f"w{n}"))
     return statement.add_cte(*ctes)
 
 
+def _unbounded(column_type):
+    """The column's type without its length: PostgreSQL cuts a value cast to varchar(n)[] to n characters without a
+    word, where an INSERT of the value itself refuses it."""
+    if getattr(column_type, "length", None) is None:
+        return column_type
+    unbounded = column_type.copy()
+    unbounded.length = None
+    return unbounded
+
+
 def run_each(session: Session, writes: Sequence[Write]) -> None:
     """The writes one after the other (SQLite, whose write lock is held from the transaction's start anyway)."""
-    for write, params in writes:
-        if params != []:
-            session.execute(write, params)
+    for write, params in _to_write(writes):
+        session.execute(write, params if isinstance(params, dict) else list(params))
+
+
+def _to_write(writes: Sequence[Write]) -> list[Write]:
+    """The writes that write something: a dict of parameters, or at least one row."""
+    return [(write, given) for write, given in writes if isinstance(given, dict) or len(given)]
 
 
 def add_to_counts(session: Session, model, rows: list[dict], keys: tuple[str, ...], column: str = "count") -> None:

@@ -444,6 +444,42 @@ def test_a_new_report_takes_its_schools_counter_after_everything_that_does_not_n
     assert mail.attempts == 0 and mail.sent_at is None and mail.next_attempt_at <= utcnow()
 
 
+def test_writes_sent_with_another_statement_land_whole_or_are_refused(app, database_url):
+    """database.with_writes (PostgreSQL) and run_each (SQLite): a write with no rows is left out without putting
+    the others' parameters out of step, rows whose columns differ are refused before anything is sent, and a value
+    too long for its column is refused as a plain INSERT refuses it, never cut to fit."""
+    from sqlalchemy.exc import DBAPIError
+
+    from portal.database import run_each, with_writes
+    from portal.models import OutboxMail
+    from portal.services import mail
+
+    def row(message_id, **more):
+        now = utcnow()
+        return {"message_id": message_id, "school_id": None, "recipient": "a@school.test", "subject": "s",
+                "body": "b", "created_at": now, "attempts": 0, "next_attempt_at": now, **more}
+
+    def send(*writes):
+        if database_url.startswith("sqlite"):
+            run_each(db.session, writes)
+        else:
+            statement, params = with_writes(select(func.count()).select_from(OutboxMail), writes)
+            db.session.execute(statement, params)
+
+    with app.app_context():
+        send((mail.QUEUE, []), (mail.QUEUE, ()), (mail.QUEUE, [row("<one@x>"), row("<two@x>")]))
+        db.session.commit()
+        assert sorted(db.session.scalars(select(OutboxMail.message_id))) == ["<one@x>", "<two@x>"]
+        if not database_url.startswith("sqlite"):  # SQLite takes each row as it is, and any length
+            with pytest.raises(ValueError):
+                send((mail.QUEUE, [row("<three@x>"), row("<four@x>", last_error="X")]))
+            db.session.rollback()
+            with pytest.raises(DBAPIError):
+                send((mail.QUEUE, [row("<" + "x" * 300 + "@x>")]))
+            db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(OutboxMail)) == 2
+
+
 def test_a_case_view_does_not_deadlock_with_a_purge_that_holds_the_chains_head(app, people, login, database_url):
     """The daily purge holds the chain's head while it deletes a purged case's notices. A counselor opening that
     case meanwhile waits for the head and then sees the page: neither side is aborted as a deadlock."""
