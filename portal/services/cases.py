@@ -117,15 +117,27 @@ def load_case(session: Session, user: User, public_id: str, action: str | None, 
               check=may_view) -> Case:
     """Load a case the user may see, auditing the access as `action`; anything else is recorded and reported as
     not found. With action None only a denial is recorded: the service that acts on the case records what it did."""
-    case = session.scalars(_CASE, {"public_id": public_id}).unique().one_or_none()
-    if case is None or not check(user, case):
-        audit.record(session, "case_denied", actor=user, case_id=case.id if case else None,
-                     school_id=user.school_id, address=address)
+    case, allowed = look_up(session, user, public_id, check)
+    if not allowed:
+        record_denial(session, user, case, address)
         session.flush()
         raise CaseNotFound(public_id)  # the caller commits, so that the denial is kept
     if action:
         audit.record(session, action, actor=user, case_id=case.id, school_id=case.school_id, address=address)
     return case
+
+
+def look_up(session: Session, user: User, public_id: str, check=may_view) -> tuple[Case | None, bool]:
+    """The case of this public id (None if there is none) and whether the user may see it, reading only: a view
+    that records the look later (the case file) records a denial with record_denial and answers not found."""
+    case = session.scalars(_CASE, {"public_id": public_id}).unique().one_or_none()
+    return case, case is not None and check(user, case)
+
+
+def record_denial(session: Session, user: User, case: Case | None, address: str | None) -> None:
+    """The audit row of an attempt to reach a case that does not exist or that the user may not know exists."""
+    audit.record(session, "case_denied", actor=user, case_id=case.id if case else None, school_id=user.school_id,
+                 address=address)
 
 
 def record_view(session: Session, user: User, case: Case, address: str | None) -> None:
