@@ -167,6 +167,62 @@ def test_outsiders_get_404_and_are_audited(app, staff, login, reported, who):
         assert db.session.get(Case, reported.id).status == "new"
 
 
+def _committed_meanwhile(app, after: str, sql: str, params: dict):
+    """Once the request's first statement containing `after` has run, another connection runs `sql` and commits:
+    a change that lands while the request is between its reading and its writing."""
+    from sqlalchemy import event
+
+    with app.app_context():
+        engine = db.engine
+    done = []
+
+    def meanwhile(conn, cursor, statement, *args):
+        if not done and after in statement:
+            done.append(True)
+            with engine.connect() as other:
+                other.execute(text(sql), params)
+                other.commit()
+
+    event.listen(engine, "after_cursor_execute", meanwhile)
+    return lambda: event.remove(engine, "after_cursor_execute", meanwhile) or bool(done)
+
+
+def _audited(app, action: str, user_id: int) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == action, AuditEvent.actor_id == user_id))
+
+
+def test_an_outsider_on_a_case_url_is_refused_and_audited_while_others_write(app, staff, login, reported):
+    """The case file's request begins as a reader (SQLite: no write lock while it reads). A teacher trying its
+    address is recorded in a transaction of its own, even when another writer committed after the request began
+    (a reader's transaction could not write then: "database is locked")."""
+    teacher = signed_in(app, login, staff["teacher2"])
+    finished = _committed_meanwhile(app, "FROM users", "UPDATE users SET display_name = display_name || '.' "
+                                    "WHERE id = :user", {"user": staff["lead"]})
+    try:
+        assert teacher.get(case_url(reported)).status_code == 404
+    finally:
+        assert finished()
+    assert _audited(app, "case_denied", staff["teacher2"]) == 1
+
+
+def test_a_case_file_checks_access_again_when_it_records_the_view(app, staff, login, reported):
+    """The case file finds the case and checks access as a reader, then records the view as a writer: an assignment
+    that ended in between is seen there, and the counselor gets not found, recorded as a denial, not the file."""
+    lead = signed_in(app, login, staff["lead"])
+    viewed = _audited(app, "case_viewed", staff["lead"])
+    finished = _committed_meanwhile(app, "case_assignees", "DELETE FROM case_assignees WHERE case_id = :case AND "
+                                    "user_id = :user", {"case": reported.id, "user": staff["lead"]})
+    try:
+        page = lead.get(case_url(reported))
+    finally:
+        assert finished()
+    assert page.status_code == 404 and "Kim Minji" not in page.get_data(as_text=True)
+    assert _audited(app, "case_viewed", staff["lead"]) == viewed
+    assert _audited(app, "case_denied", staff["lead"]) == 1
+
+
 def test_unassigned_counselor_gets_404(app, staff, login, make_user, reported):
     late_joiner = make_user(role="counselor")  # joined after routing
     assert signed_in(app, login, late_joiner).get(case_url(reported)).status_code == 404

@@ -374,9 +374,11 @@ def test_a_case_view_takes_the_audit_chains_head_first_and_holds_it_for_its_row_
     if database_url.startswith("sqlite"):
         assert [s.split(" SET ")[0].split(" (")[0] for s in held] == [
             "INSERT INTO audit_events", "UPDATE audit_head", "UPDATE notifications"]
-        # The write lock is taken for these alone: the user and the case were read before, as a reader.
-        assert statements[head - 1] == "BEGIN IMMEDIATE" and statements.count("BEGIN IMMEDIATE") == 1
-        assert any(s.startswith("SELECT") and "FROM cases" in s for s in statements[:head - 1])
+        # The write lock is taken for these and the access check made again: the user and the case were read
+        # before, as a reader.
+        assert statements[head - 2] == "BEGIN IMMEDIATE" and statements.count("BEGIN IMMEDIATE") == 1
+        assert statements[head - 1].startswith("SELECT cases.id") and "case_exclusions" in statements[head - 1]
+        assert any(s.startswith("SELECT") and "FROM cases" in s for s in statements[:head - 2])
     else:
         [statement] = held
         assert all(part in statement

@@ -49,11 +49,15 @@ def _case_roles_only():
         return None
     public_id = (request.view_args or {}).get("public_id")
     if public_id:
-        try:
-            cases.load_case(db.session, current_user, public_id, "case_denied", client_address(),
-                            check=lambda _user, _case: False)
-        except cases.CaseNotFound:
-            db.session.commit()  # keep the record of the denied attempt
+        # A READ_FIRST view's request began as a reader: the record is written in a transaction of its own, which
+        # takes the write lock at its BEGIN (a reader's transaction cannot take it once another has committed).
+        end_reading_keeping_loaded(db.session)
+        with write_phase():
+            try:
+                cases.load_case(db.session, current_user, public_id, "case_denied", client_address(),
+                                check=lambda _user, _case: False)
+            except cases.CaseNotFound:
+                db.session.commit()  # keep the record of the denied attempt
     abort(404)
 
 
@@ -213,6 +217,8 @@ def file(public_id: str):
     # 32 counselors reading, a view waited up to 0.2 s for its turn).
     end_reading_keeping_loaded(db.session)
     with write_phase():
+        # Checked again as the database is now: an assignment or the account may have ended while the view waited.
+        allowed = allowed and cases.still_viewable(db.session, current_user, case)
         if not allowed:
             cases.record_denial(db.session, current_user, case, client_address())
             db.session.commit()

@@ -134,6 +134,20 @@ def look_up(session: Session, user: User, public_id: str, check=may_view) -> tup
     return case, case is not None and check(user, case)
 
 
+def still_viewable(session: Session, user: User, case: Case) -> bool:
+    """may_view again, in one statement on the rows as they are now (the write transaction of a view that checked
+    as a reader): the user active at the case's school, among its assignees, not excluded; False for a case that
+    is gone (purged)."""
+    return session.execute(_STILL_VIEWABLE, {"case_id": case.id, "user_id": user.id}).first() is not None
+
+
+_STILL_VIEWABLE = select(Case.id).where(
+    Case.id == bindparam("case_id"),
+    exists().where(User.id == bindparam("user_id"), User.active.is_(True), User.school_id == Case.school_id),
+    exists().where(CaseAssignee.case_id == Case.id, CaseAssignee.user_id == bindparam("user_id")),
+    ~exists().where(CaseExclusion.case_id == Case.id, CaseExclusion.user_id == bindparam("user_id")))
+
+
 def record_denial(session: Session, user: User, case: Case | None, address: str | None) -> None:
     """The audit row of an attempt to reach a case that does not exist or that the user may not know exists."""
     audit.record(session, "case_denied", actor=user, case_id=case.id if case else None, school_id=user.school_id,
