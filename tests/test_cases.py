@@ -207,13 +207,19 @@ def test_an_outsider_on_a_case_url_is_refused_and_audited_while_others_write(app
     assert _audited(app, "case_denied", staff["teacher2"]) == 1
 
 
-def test_a_case_file_checks_access_again_when_it_records_the_view(app, staff, login, reported):
-    """The case file finds the case and checks access as a reader, then records the view as a writer: an assignment
-    that ended in between is seen there, and the counselor gets not found, recorded as a denial, not the file."""
+@pytest.mark.parametrize("change", [
+    "DELETE FROM case_assignees WHERE case_id = :case AND user_id = :user",  # taken off the case
+    "UPDATE users SET role = 'teacher', session_version = session_version + 1 WHERE id = :user",  # role changed
+    "UPDATE users SET session_version = session_version + 1 WHERE id = :user",  # signed out everywhere
+    "UPDATE schools SET is_active = false WHERE id = (SELECT school_id FROM cases WHERE id = :case)",
+])
+def test_a_case_file_checks_access_again_when_it_records_the_view(app, staff, login, reported, change):
+    """The case file finds the case and checks access as a reader, then records the view as a writer: what ended
+    in between (an assignment, the counselor's role, their sessions, the school's account) is seen there, and the
+    counselor gets not found, recorded as a denial, not the file."""
     lead = signed_in(app, login, staff["lead"])
     viewed = _audited(app, "case_viewed", staff["lead"])
-    finished = _committed_meanwhile(app, "case_assignees", "DELETE FROM case_assignees WHERE case_id = :case AND "
-                                    "user_id = :user", {"case": reported.id, "user": staff["lead"]})
+    finished = _committed_meanwhile(app, "case_assignees", change, {"case": reported.id, "user": staff["lead"]})
     try:
         page = lead.get(case_url(reported))
     finally:

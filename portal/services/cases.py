@@ -135,15 +135,20 @@ def look_up(session: Session, user: User, public_id: str, check=may_view) -> tup
 
 
 def still_viewable(session: Session, user: User, case: Case) -> bool:
-    """may_view again, in one statement on the rows as they are now (the write transaction of a view that checked
-    as a reader): the user active at the case's school, among its assignees, not excluded; False for a case that
-    is gone (purged)."""
-    return session.execute(_STILL_VIEWABLE, {"case_id": case.id, "user_id": user.id}).first() is not None
+    """Everything that let the user see the case, again, in one statement on the rows as they are now (the write
+    transaction of a view that checked as a reader): their session still valid (the version it signed in with, the
+    account active, the school open), a role that works on cases, and may_view (the case's school, among its
+    assignees, not excluded). False for a case that is gone (purged)."""
+    return session.execute(_STILL_VIEWABLE, {"case_id": case.id, "user_id": user.id,
+                                             "version": user.session_version}).first() is not None
 
 
 _STILL_VIEWABLE = select(Case.id).where(
     Case.id == bindparam("case_id"),
-    exists().where(User.id == bindparam("user_id"), User.active.is_(True), User.school_id == Case.school_id),
+    exists().where(User.id == bindparam("user_id"), User.session_version == bindparam("version"),
+                   User.active.is_(True), User.role.in_((Role.COUNSELOR, Role.SCHOOL_ADMIN)),
+                   User.school_id == Case.school_id),
+    exists().where(School.id == Case.school_id, School.is_active.is_(True)),
     exists().where(CaseAssignee.case_id == Case.id, CaseAssignee.user_id == bindparam("user_id")),
     ~exists().where(CaseExclusion.case_id == Case.id, CaseExclusion.user_id == bindparam("user_id")))
 
