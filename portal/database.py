@@ -475,7 +475,8 @@ def add_to_counts(session: Session, model, rows: list[dict], keys: tuple[str, ..
 
 
 def adding(session: Session, model, keys: tuple[str, ...], column: str = "count"):
-    """add_to_counts' statement, for a caller that sends its rows with other writes (audit.record's `also`)."""
+    """add_to_counts' statement, for a caller that sends its rows with another statement (a Write: a new case's
+    running counts go with its counter's)."""
     return _adding(session.get_bind().dialect.name, model, keys, column)
 
 
