@@ -213,8 +213,8 @@ def file(public_id: str):
     """The case file: content note, report, duties, response log, assignees."""
     case, allowed = cases.look_up(db.session, current_user, public_id)
     # Only read so far (database.READ_FIRST): SQLite's write lock, which every process's case views and reports
-    # take in turn, is held for the view's audit row alone, not across the reads of the request before it (under
-    # 32 counselors reading, a view waited up to 0.2 s for its turn).
+    # take in turn, is held for the view's access check (made again) and audit row alone, not across the reads of
+    # the request before them (under 32 counselors reading, a view waited up to 0.2 s for its turn).
     end_reading_keeping_loaded(db.session)
     with write_phase():
         # Checked again as the database is now: an assignment or the account may have ended while the view waited.
