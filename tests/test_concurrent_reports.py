@@ -95,8 +95,11 @@ def test_writers_of_one_process_take_turns_without_sleeping_in_sqlites_busy_hand
         thread.join(60)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM rows")).scalar() == 200
-    # In turn, a writer waits for the seven before it (about 7 × 3 ms); 0.2 s leaves room for a busy machine.
-    assert max(waits) < 0.2, f"a writer waited {max(waits):.3f} s"
+    # In turn, a writer waits for the seven before it (about 7 × 3 ms); 0.2 s leaves room for a busy machine, and
+    # one wait of the 200 may take a stall of the machine itself (a slow VM once gave one of 0.29 s). SQLite's busy
+    # handler alone left writers asleep for up to 0.6 s, many of them.
+    waits.sort()
+    assert waits[-2] < 0.2 and waits[-1] < 0.5, f"writers waited {waits[-2]:.3f} and {waits[-1]:.3f} s"
 
 
 # One worker process of a server writing: four threads, each 50 short transactions, from a moment given on its
