@@ -99,14 +99,17 @@ def commit_keeping_loaded(session: Session) -> None:
         session.expire_on_commit = keep
 
 
-def end_reading_keeping_loaded(session: Session) -> None:
-    """End a READ_FIRST view's reading phase before its write phase, keeping everything it loaded: for a view whose
-    writes decide nothing from what it read (a case file's audit row) and whose page shows what its check read.
-    SQLite: the reading transaction ends (a COMMIT of nothing), so that the writes take the write lock at their
-    BEGIN; PostgreSQL's goes on (one round trip fewer)."""
-    session = session() if callable(session) else session  # the scoped session's current one
-    if session.get_bind().dialect.name == "sqlite":
-        commit_keeping_loaded(session)
+@contextmanager
+def writing_after_reading(session: Session):
+    """End a READ_FIRST view's reading phase, keeping everything it loaded, and run the block as its write phase:
+    for a view whose writes decide nothing from what it read (a case file's audit row, after its access is checked
+    again) and whose page shows what its check read. SQLite: the reading transaction ends (a COMMIT of nothing), so
+    that the block's transaction takes the write lock at its BEGIN; PostgreSQL's goes on (one round trip fewer)."""
+    current = session() if callable(session) else session  # the scoped session's current one
+    if current.get_bind().dialect.name == "sqlite":
+        commit_keeping_loaded(current)
+    with write_phase():
+        yield
 
 
 def end_reading(session: Session, keep) -> None:

@@ -26,7 +26,7 @@ from portal.cases.forms import (
     form_for_kind,
 )
 from portal.cases.packet import document as packet_document
-from portal.database import commit_keeping_loaded, end_reading_keeping_loaded, write_phase
+from portal.database import commit_keeping_loaded, writing_after_reading
 from portal.extensions import client_address, db
 from portal.forms import EmptyForm
 from portal.i18n import lang_attrs
@@ -51,8 +51,7 @@ def _case_roles_only():
     if public_id:
         # A READ_FIRST view's request began as a reader: the record is written in a transaction of its own, which
         # takes the write lock at its BEGIN (a reader's transaction cannot take it once another has committed).
-        end_reading_keeping_loaded(db.session)
-        with write_phase():
+        with writing_after_reading(db.session):
             try:
                 cases.load_case(db.session, current_user, public_id, "case_denied", client_address(),
                                 check=lambda _user, _case: False)
@@ -215,8 +214,7 @@ def file(public_id: str):
     # Only read so far (database.READ_FIRST): SQLite's write lock, which every process's case views and reports
     # take in turn, is held for the view's access check (made again) and audit row alone, not across the reads of
     # the request before them (under 32 counselors reading, a view waited up to 0.2 s for its turn).
-    end_reading_keeping_loaded(db.session)
-    with write_phase():
+    with writing_after_reading(db.session):
         # Checked again as the database is now: an assignment or the account may have ended while the view waited.
         allowed = allowed and cases.still_viewable(db.session, current_user, case)
         if not allowed:
