@@ -154,7 +154,10 @@ def test_a_slow_mail_server_does_not_hold_up_other_writers(app, school, login):
         while not smtp.received and time.monotonic() < deadline:
             time.sleep(0.1)
     assert report_seconds < 3.0, report_seconds
-    assert max(waits) < 0.1, waits
+    # A lock held through the SMTP exchange would keep the first write waiting for the rest of the 5 s; these
+    # writes take milliseconds, and one of them may take a pause of a slow machine (one of 0.36 s in a CI run on
+    # PostgreSQL, where it takes 2-3 ms on a quiet one).
+    assert sorted(waits)[len(waits) // 2] < 0.1 and max(waits) < 1.5, waits
     assert len(smtp.received) == 1
     print(f"slow SMTP (5 s): report answered in {report_seconds:.3f} s; other writes waited at most "
           f"{max(waits) * 1000:.1f} ms")
