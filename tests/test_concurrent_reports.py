@@ -228,15 +228,15 @@ def test_a_writer_that_waits_past_its_time_leaves_the_queue_and_the_turn_goes_on
 
     from portal.database import WriterQueue
 
-    queue = WriterQueue(timeout=0.1)
+    queue = WriterQueue(timeout=0.5)
     first, late, next_one = object(), object(), object()
     queue.enter(first)
     started = time.perf_counter()
-    queue.enter(late)  # waits its 0.1 s behind `first`, then goes on without the turn
-    assert 0.09 < time.perf_counter() - started < 1
+    queue.enter(late)  # waits its 0.5 s behind `first`, then goes on without the turn
+    assert 0.49 < time.perf_counter() - started < 2
     queue.leave(late)  # it never had the turn: nothing to give back
     queue.leave(first)
     started = time.perf_counter()
     queue.enter(next_one)
-    assert time.perf_counter() - started < 0.05  # nobody is left in the queue ahead of it
+    assert time.perf_counter() - started < 0.25  # nobody is left in the queue ahead of it (else it waits 0.5 s)
     queue.leave(next_one)
