@@ -99,7 +99,14 @@ def _finalize_config(app: Flask) -> None:
     if not cfg.get("SQLALCHEMY_DATABASE_URI"):
         cfg["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "portal.db")
     if not cfg.get("SECRET_KEY"):
-        raise RuntimeError("No SECRET_KEY: run `portal serve` or `portal init` to create the instance folder.")
+        raise config_module.ConfigurationError(
+            "No SECRET_KEY: run `portal serve` or `portal init` to create the instance folder.")
+    from portal.urls import public_url_problem
+
+    if problem := public_url_problem(cfg["PUBLIC_URL"]):
+        raise config_module.ConfigurationError(
+            f"PUBLIC_URL {cfg['PUBLIC_URL']!r} cannot be used: {problem}. Set it (PORTAL_PUBLIC_URL or "
+            "instance/config.py) to the address users open, such as https://portal.school.kr")
     if cfg["DEMO_MODE"]:
         cfg["REQUIRE_TWO_FACTOR"] = False
     if cfg["HTTPS"]:

@@ -14,7 +14,7 @@ from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from portal.config import PROJECT_ROOT, write_instance_config
+from portal.config import PROJECT_ROOT, ConfigurationError, write_instance_config
 from portal.extensions import db
 
 
@@ -44,7 +44,11 @@ def main() -> None:
     # Flask would import every installed package's "flask.commands" entry point on each run (Flask-Limiter's pulls
     # in a console library: a quarter of a second for `portal tick` from cron); the portal's commands are its own.
     group._loaded_plugin_commands = True
-    group.main(prog_name="portal")
+    try:
+        group.main(prog_name="portal")
+    except ConfigurationError as error:  # a setting to mend, said in one line rather than a traceback
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
 
 
 MIGRATIONS = str(Path(__file__).parent / "migrations")
@@ -62,7 +66,7 @@ def bind_migrations(app) -> None:
 
 # The newest migration (tests/test_cli.py keeps it equal to Alembic's head). A restart finds the database already
 # there, and one query says so: Alembic, with the dialects it imports, is a tenth of a second of every start.
-SCHEMA_HEAD = "0013"
+SCHEMA_HEAD = "0014"
 
 
 def upgrade_database(revision: str = "head") -> None:

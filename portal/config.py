@@ -10,6 +10,10 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+class ConfigurationError(RuntimeError):
+    """A setting the portal cannot run with: every command stops at start and says which one and why."""
+
+
 class Defaults:
     """Defaults for a single school server; production settings come from the instance config."""
 

@@ -127,6 +127,25 @@ def test_demo_password_from_environment(app, database_url, tmp_path):
         assert accounts.authenticate(db.session, "saesol-counselor2", "env-demo-pass")
 
 
+@pytest.mark.parametrize(("public_url", "why"), [
+    ("portal.school.kr", "must start with https://"),
+    ("https://portal.school.kr:443x", "port is not a number"),
+    ("https://portal.school.kr/?school=hanbit", "no user, query or fragment"),
+    ("https://" + "a" * 64 + ".school.kr", "longer than DNS allows"),
+    ("https://" + ("a" * 63 + ".") * 4 + "kr", "longer than DNS allows"),  # 258 characters
+])
+def test_a_public_url_users_could_not_open_stops_every_command_with_its_reason(tmp_path, public_url, why):
+    """Links in mail are built from PUBLIC_URL and only its host is answered: a wrong one would make every page a
+    400 and every mailed link dead (and a host longer than DNS allows, every report refused), so no command
+    starts with it, and the operator reads which setting and why, not a traceback."""
+    result = run_portal(["audit", "verify"], tmp_path / "i", f"sqlite:///{tmp_path}/x.db",
+                        env={"PORTAL_PUBLIC_URL": public_url})
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"Error: PUBLIC_URL {public_url!r} cannot be used: ") and why in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "x.db").exists()
+
+
 def test_demo_refuses_a_public_address(tmp_path):
     result = run_portal(["serve", "--demo", "--host", "0.0.0.0"], tmp_path / "i", f"sqlite:///{tmp_path}/x.db")
     assert result.returncode != 0 and "loopback" in result.stderr

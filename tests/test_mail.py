@@ -131,6 +131,24 @@ def test_a_new_case_mails_each_counselor_in_their_language_with_the_text_encrypt
     assert len({message["Message-ID"] for message in sent.values()}) == 3
 
 
+def test_a_portal_on_the_longest_host_name_dns_allows_still_files_reports_and_mails_them(app, school, login):
+    """A mail's Message-ID names PUBLIC_URL's host: with one of 253 characters (as long as DNS allows) it was longer
+    than its column, and PostgreSQL refused every report that queued mail."""
+    host = ("a" * 62 + ".") * 4 + "k"  # 253 characters, 62 between dots
+    app.config.update(PUBLIC_URL=f"https://{host}", TRUSTED_HOSTS=[host, "localhost"])
+    with SMTPServer() as smtp:
+        app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port)
+        teacher = app.test_client()
+        login(teacher, school["teacher"])
+        assert file_report(teacher).status_code == 302
+        assert deliver_mail(app) == 1
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Case.id))) == 1
+    sent = message_from_bytes(smtp.received[0].content, policy=policy.default)
+    assert sent["Message-ID"].endswith(f"@{host}>")
+    assert f"https://{host}/cases/" in sent.get_body(("plain",)).get_content()
+
+
 def test_a_slow_mail_server_does_not_hold_up_other_writers(app, school, login):
     """An SMTP server that takes 5 s per mail delays neither the reporter nor another user's write."""
     app.extensions["portal.courier"] = mail.Courier(app)

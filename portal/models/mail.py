@@ -18,8 +18,9 @@ class OutboxMail(db.Model):
     __tablename__ = "outbox_mails"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Chosen when the row is written, so a resend after a crash carries the same Message-ID.
-    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    # Chosen when the row is written, so a resend after a crash carries the same Message-ID: about 45 characters
+    # and PUBLIC_URL's host, which may be as long as DNS allows (253).
+    message_id: Mapped[str] = mapped_column(String(320), unique=True)
     school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id", ondelete="SET NULL"), index=True)
     recipient: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(EncryptedText)
