@@ -483,7 +483,7 @@ def test_writes_sent_with_another_statement_land_whole_or_are_refused(app, datab
                 send((mail.QUEUE, [row("<three@x>"), row("<four@x>", last_error="X")]))
             db.session.rollback()
             with pytest.raises(DBAPIError):
-                send((mail.QUEUE, [row("<" + "x" * 300 + "@x>")]))
+                send((mail.QUEUE, [row("<" + "x" * 400 + "@x>")]))  # the column holds 320
             db.session.rollback()
         assert db.session.scalar(select(func.count()).select_from(OutboxMail)) == 2
 
