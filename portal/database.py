@@ -423,6 +423,31 @@ def with_writes(statement: Executable, writes: Sequence[Write]) -> tuple[Executa
     statement made anew is keyed and looked up again at every execution. The rows of an INSERT go as one array a
     column (`INSERT … SELECT unnest(…), …`): in a VALUES list they would make SQLAlchemy compile the statement anew
     every time (it does not cache multi-row VALUES; that tripled the time an audit row held the chain's head)."""
+    shapes, params = _shapes(writes)
+    return (_with_writes(statement, shapes) if shapes else statement), params
+
+
+def inserting(session: Session, table, values: dict, children: Sequence[Write], key: str) -> int:
+    """Insert a row of `table` with `values` and the rows of `children` (database.Write INSERTs) that refer to it:
+    each child row is given without `key`, which takes the new row's id. Returns that id.
+
+    PostgreSQL: one statement, each child an `INSERT … SELECT <the new id>, unnest(…)` CTE of the row's own INSERT
+    (a new case's checklist, assignees and notices: one round trip where there were four). Its foreign keys are
+    checked at the statement's end, where the new row is there. SQLite: one INSERT after the other."""
+    if any(isinstance(rows, dict) for _write, rows in children):
+        raise ValueError("the rows that refer to a new row are a list of rows, each without its reference")
+    if session.get_bind().dialect.name != "postgresql":
+        new_id = session.execute(_returning_id(table), values).scalar_one()
+        run_each(session, [(write, [{**row, key: new_id} for row in rows]) for write, rows in children])
+        return new_id
+    shapes, params = _shapes(children)
+    statement = _inserting_with(table, tuple(values), shapes, key)
+    return session.execute(statement, {**params, **{f"p_{name}": value for name, value in values.items()}}).scalar_one()
+
+
+def _shapes(writes: Sequence[Write]) -> tuple[tuple, dict]:
+    """Each write that writes something as (statement, its rows' columns or None for a dict of binds), and the
+    parameters of them all: a write's rows go as one array a column, bound as w<n>_<column>."""
     shapes, params = [], {}
     for write, given in _to_write(writes):
         if isinstance(given, dict):
@@ -434,19 +459,36 @@ def with_writes(statement: Executable, writes: Sequence[Write]) -> tuple[Executa
             raise ValueError("the rows of one write must all have the same columns")
         params.update({f"w{len(shapes)}_{name}": [row[name] for row in given] for name in columns})
         shapes.append((write, columns))
-    return (_with_writes(statement, tuple(shapes)) if shapes else statement), params
+    return tuple(shapes), params
+
+
+def _unnested(write, n: int, columns: tuple[str, ...], *first):
+    """An INSERT of rows given as one array a column (bound as w<n>_<column>), after the `first` values of each."""
+    return write.from_select(columns, sql_select(*first, *(
+        func.unnest(bindparam(f"w{n}_{name}", type_=ARRAY(_unbounded(write.table.c[name].type))))
+        for name in columns[len(first):])))
 
 
 @lru_cache(maxsize=32)
 def _with_writes(statement: Executable, shapes: tuple[tuple[Executable, tuple[str, ...] | None], ...]):
-    ctes = []
-    for n, (write, columns) in enumerate(shapes):
-        if columns is not None:
-            write = write.from_select(columns, sql_select(*(
-                func.unnest(bindparam(f"w{n}_{name}", type_=ARRAY(_unbounded(write.table.c[name].type))))
-                for name in columns)))
-        ctes.append(write.cte(f"w{n}"))
+    ctes = [(write if columns is None else _unnested(write, n, columns)).cte(f"w{n}")
+            for n, (write, columns) in enumerate(shapes)]
     return statement.add_cte(*ctes)
+
+
+@lru_cache(maxsize=16)
+def _inserting_with(table, names: tuple[str, ...], shapes: tuple, key: str):
+    """inserting's statement on PostgreSQL, made once for each table, set of columns and set of children."""
+    row = table.insert().values({name: bindparam(f"p_{name}", type_=table.c[name].type) for name in names})
+    row = row.returning(table.c.id).cte("new_row")
+    children = [_unnested(write, n, (key, *columns), row.c.id).cte(f"w{n}")
+                for n, (write, columns) in enumerate(shapes)]
+    return sql_select(row.c.id).add_cte(*children)
+
+
+@lru_cache(maxsize=16)
+def _returning_id(table):
+    return table.insert().returning(table.c.id)
 
 
 def _unbounded(column_type):

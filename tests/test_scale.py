@@ -13,7 +13,7 @@ from conftest import TOKEN_RE
 from sqlalchemy import func, select, text, update
 
 from portal.extensions import db
-from portal.models import Case, CaseFigure, CaseStatus, School, User
+from portal.models import Case, CaseAssignee, CaseFigure, CaseStatus, School, User
 from portal.models.base import utcnow
 from portal.services import cases, figures, stats
 
@@ -307,9 +307,11 @@ def test_a_case_written_by_its_single_insert_takes_the_defaults_of_the_columns_i
     with app.app_context():
         teacher = db.session.get(User, people["teacher"])
         case = Case(reference="BARE-1", school_id=teacher.school_id, submission_token="bare", reporter_id=teacher.id)
-        cases._insert_case(db.session, case)
+        cases._insert_case(db.session, case, [(cases._ASSIGN, [{"user_id": teacher.id, "added_at": utcnow()}])])
         db.session.commit()
         row = db.session.execute(select(Case.__table__).where(Case.__table__.c.reference == "BARE-1")).mappings().one()
+        assert db.session.scalars(select(CaseAssignee.user_id).where(CaseAssignee.case_id == row["id"])).all() == [
+            teacher.id]  # the rows that refer to it got its id
         assert (row["kind"], row["status"], row["victim_kind"], row["urgent"], row["categories"]) == (
             "incident", CaseStatus.NEW, "unknown", False, "")
         assert row["public_id"] and row["created_at"] is not None and row["updated_at"] is not None
@@ -323,7 +325,7 @@ def test_sending_a_report_reads_the_reporters_account_once_and_its_school_as_it_
     statements = _send_report_recording(app, login, people["teacher"])
     whole_rows = [s for s in statements if s.startswith("SELECT") and "totp_secret" in s]
     assert len(whole_rows) == 1
-    writes = statements.index(next(s for s in statements if s.startswith("INSERT INTO cases")))
+    writes = statements.index(next(s for s in statements if "INSERT INTO cases (" in s))
     staff_list = statements.index(next(s for s in statements if "users.role IN" in s))
     assert [s for s in statements[staff_list:writes] if s.startswith("SELECT") and "FROM schools" in s]
 
@@ -336,7 +338,7 @@ def test_a_new_case_tells_all_its_counselors_in_one_statement(app, people, make_
         make_user(role="counselor")
     statements = _statements(app)
     [case_id] = open_cases(app, people["teacher"], 1)
-    inserts = [s for s in statements if s.startswith("INSERT INTO notifications")]
+    inserts = [s for s in statements if "INSERT INTO notifications (" in s]
     with app.app_context():
         told = db.session.scalars(select(Notification.user_id).where(Notification.case_id == case_id)).all()
         case = db.session.get(Case, case_id)
@@ -406,7 +408,7 @@ def test_a_new_report_holds_the_audit_chains_head_only_for_its_row(app, people, 
     else:
         assert len(held) == 1 and "INSERT INTO audit_events" in held[0] and "UPDATE audit_head" in held[0]
         assert "INSERT INTO outbox_mails" in statements[head] and statements[head].endswith("FOR UPDATE")
-    assert any(s.startswith("INSERT INTO notifications") for s in before)
+    assert any("INSERT INTO notifications (" in s for s in before)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Notification)) >= 2
         assert db.session.scalar(select(func.count()).select_from(OutboxMail)) == 1
@@ -430,9 +432,13 @@ def test_a_new_report_takes_its_schools_counter_after_everything_that_does_not_n
     statements = _send_report_recording(app, login, people["teacher"])
     counter = next(i for i, s in enumerate(statements) if "INSERT INTO case_counters" in s)
     before, held = statements[:counter], statements[counter + 1:statements.index("COMMIT", counter)]
-    for table in ("cases", "duty_items", "case_assignees", "notifications"):
-        assert any(s.startswith(f"INSERT INTO {table} ") for s in before)
-        assert not any(s.startswith(f"INSERT INTO {table} ") for s in held)
+    tables = ("cases", "duty_items", "case_assignees", "notifications")
+    for table in tables:
+        assert any(f"INSERT INTO {table} (" in s for s in before)
+        assert not any(f"INSERT INTO {table} (" in s for s in held)
+    if not database_url.startswith("sqlite"):  # the case and the rows that refer to it: one statement
+        [written] = [s for s in before if any(f"INSERT INTO {table} (" in s for table in tables)]
+        assert all(f"INSERT INTO {table} (" in written for table in tables)
     if database_url.startswith("sqlite"):
         assert [s.split(" (")[0].split(" SET ")[0] for s in held if "FROM audit_head" not in s] == [
             "UPDATE cases", "INSERT INTO case_figures", "INSERT INTO outbox_mails", "INSERT INTO audit_events",
@@ -450,6 +456,23 @@ def test_a_new_report_takes_its_schools_counter_after_everything_that_does_not_n
     assert counted == {**counts, "opened": counts["opened"] + 1,
                        "category:distribution": counts.get("category:distribution", 0) + 1}
     assert mail.attempts == 0 and mail.sent_at is None and mail.next_attempt_at <= utcnow()
+
+
+def test_a_case_and_the_rows_that_refer_to_it_go_in_together_or_not_at_all(app, people, database_url):
+    """database.inserting: a row refused among a new case's checklist, recipients or notices (on PostgreSQL in the
+    case's own statement) refuses the case too, and leaves nothing behind."""
+    from sqlalchemy.exc import IntegrityError
+
+    with app.app_context():
+        teacher = db.session.get(User, people["teacher"])
+        case = Case(reference="BARE-2", school_id=teacher.school_id, submission_token="bare-2", reporter_id=teacher.id)
+        with pytest.raises(IntegrityError):
+            cases._insert_case(db.session, case, [
+                (cases._ASSIGN, [{"user_id": teacher.id, "added_at": utcnow()}]),
+                (cases._EXCLUDE, [{"user_id": 999_999}])])  # nobody has that id
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(Case)) == 0
+        assert db.session.scalar(select(func.count()).select_from(CaseAssignee)) == 0
 
 
 def test_writes_sent_with_another_statement_land_whole_or_are_refused(app, database_url):

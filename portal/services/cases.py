@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, load_only, make_transient_to_detached, selectinload, undefer_group
 from sqlalchemy.orm.attributes import set_committed_value
 
-from portal.database import Write, run_each, with_writes
+from portal.database import Write, inserting, run_each, with_writes
 from portal.models import (
     Case,
     CaseAssignee,
@@ -382,8 +382,15 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
                            guardians_told=data.guardians_told == "yes")
     case.next_due_at = _earliest(_open_deadlines(case, school, [
         (item.duty_id, item.due_at) for item in checklist if item.done_at is None], now))
+    # Who must not see it, who receives it and who is told, with its checklist: nothing reads them back in this
+    # request, so on PostgreSQL they go in the case's own INSERT (database.inserting).
+    to_notify = route.recipients + ([route.lead] if route.lead else [])
+    rows = [(_ADD_DUTIES, [_row(item) for item in checklist]),
+            (_EXCLUDE, [{"user_id": user_id} for user_id in sorted(excluded)]),
+            (_ASSIGN, [{"user_id": user.id, "added_at": now} for user in route.recipients]),
+            (notify.ADD_NOTICES, notify.notice_rows(to_notify, NEW_CASE_NOTICES[data.kind], now))]
     try:
-        _insert_case(session, case)
+        _insert_case(session, case, rows)
     except IntegrityError:
         # The same token was sent before (a second click, a page sent again): show the sender that case. Not looked
         # up first: that is rare, and every report would pay for the look-up.
@@ -392,18 +399,8 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
         if existing is None:
             raise
         return existing, False
-    if checklist:  # one INSERT for every item (the ORM would send one each: their ids are not needed here)
-        session.execute(_ADD_DUTIES, [_row(item, case_id=case.id) for item in checklist])
     if receipt is not None:
         channel.store_receipt(session, case.id, *receipt)
-    # Who must not see it and who receives it, each kind in one INSERT (nothing reads them back in this request).
-    if excluded:
-        session.execute(_EXCLUDE, [{"case_id": case.id, "user_id": user_id} for user_id in sorted(excluded)])
-    if route.recipients:  # never empty (check_routable refuses that), but an empty list would send a bare INSERT
-        session.execute(_ASSIGN, [{"case_id": case.id, "user_id": user.id, "added_at": now}
-                                  for user in route.recipients])
-    to_notify = route.recipients + ([route.lead] if route.lead else [])
-    notify.add_notices(session, to_notify, case, NEW_CASE_NOTICES[data.kind])
     # From here on the school's next report waits for this one's commit (its counter): what is left is what needs
     # the reference, and what goes with the counter's and the audit row's statements. The running counts go with
     # the counter (on PostgreSQL in its statement: one round trip fewer while it is held).
@@ -422,16 +419,17 @@ def open_case(session: Session, school: School, data: ReportData, token: str, *,
     return case, True
 
 
-def _insert_case(session: Session, case: Case) -> None:
-    """Add a new case with one INSERT and make it persistent as if it had just been loaded, with nothing left to
-    read back: the unit of work's flush of this one object cost a sixth of a report. Columns are taken as `case`
-    has them, and a column it was not given takes its default, as the ORM would give it (a relationship set on it
-    does not set its foreign key)."""
+def _insert_case(session: Session, case: Case, rows: Sequence[Write] = ()) -> None:
+    """Add a new case with one INSERT, and `rows` of other tables that refer to it (database.inserting: each row
+    without its case_id), and make it persistent as if it had just been loaded, with nothing left to read back: the
+    unit of work's flush of this one object cost a sixth of a report. Columns are taken as `case` has them, and a
+    column it was not given takes its default, as the ORM would give it (a relationship set on it does not set its
+    foreign key)."""
     values = {key: getattr(case, key) for key in _CASE_COLUMNS}
     for key, default in _CASE_DEFAULTS.items():
         if values[key] is None:
             values[key] = default.arg(None) if default.is_callable else default.arg
-    case.id = session.execute(_ADD_CASE, values).scalar_one()
+    case.id = inserting(session, Case.__table__, values, rows, "case_id")
     for key, value in values.items():
         set_committed_value(case, key, value)  # every column loaded: none is expired, so none is read back
     make_transient_to_detached(case)
@@ -443,7 +441,6 @@ _CASE_COLUMNS = tuple(column.key for column in Case.__table__.columns if column.
 # _insert_case does not do.
 _CASE_DEFAULTS = {column.key: column.default for column in Case.__table__.columns
                   if column.key != "id" and column.default is not None}
-_ADD_CASE = Case.__table__.insert().returning(Case.__table__.c.id)
 
 
 NEW_CASE_NOTICES = {"incident": "new_case", "student_request": "student_request", "anonymous": "anonymous_report"}

@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from portal.models import Case, Notification, User
+from portal.models.base import utcnow
 from portal.services import mail
 from portal.urls import public_url
 
@@ -70,9 +71,14 @@ def add_notices(session: Session, users: list[User], case: Case, kind: str) -> N
     """A notice in the portal for each active user, in one INSERT (the ORM sends one each, to read back ids that
     nothing here needs). A notice holds no words (they are made when it is shown), so a new case's notices go in
     before the case has its reference."""
-    notices = [{"user_id": user.id, "case_id": case.id, "kind": kind} for user in _reached(users)]
+    notices = [{**row, "case_id": case.id} for row in notice_rows(users, kind, utcnow())]
     if notices:
-        session.execute(_ADD_NOTICES, notices)
+        session.execute(ADD_NOTICES, notices)
+
+
+def notice_rows(users: list[User], kind: str, now: datetime) -> list[dict]:
+    """add_notices' rows without their case (a new case's go in with the case: database.inserting)."""
+    return [{"user_id": user.id, "kind": kind, "created_at": now} for user in _reached(users)]
 
 
 def queue_mails(session: Session, users: list[User], case: Case, kind: str, hours: int | None = None) -> None:
@@ -82,7 +88,7 @@ def queue_mails(session: Session, users: list[User], case: Case, kind: str, hour
         session.execute(mail.QUEUE, rows)
 
 
-_ADD_NOTICES = Notification.__table__.insert()  # made once: every new case and escalation runs it
+ADD_NOTICES = Notification.__table__.insert()  # made once: every new case and escalation runs it
 
 
 def case_mail_rows(session: Session, users: list[User], case: Case, kind: str, hours: int | None = None) -> list[dict]:
