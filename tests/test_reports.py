@@ -196,6 +196,27 @@ def test_a_lead_changed_while_the_report_is_sent_gets_it(app, client, staff, log
     assert _assignees(app, only_case(app).id) == {staff["counselor"]}
 
 
+def test_a_routing_rule_changed_while_the_report_is_sent_is_the_one_it_follows(app, client, staff, login,
+                                                                               monkeypatch):
+    """The school's routing rule is read again with its staff when the report is written: a school admin who
+    switches to "lead only" between the form's checks and the writes has the report reach the lead alone."""
+    from contextlib import contextmanager
+
+    from portal.database import write_phase
+
+    @contextmanager
+    def rule_changed_first():
+        with db.engine.begin() as conn:
+            conn.execute(db.update(School).values(routing="lead"))
+        with write_phase():
+            yield
+
+    monkeypatch.setattr("portal.reports.routes.write_phase", rule_changed_first)
+    login(client, staff["teacher"])
+    assert file_report(client).status_code == 302
+    assert _assignees(app, only_case(app).id) == {staff["lead"]}
+
+
 def test_excluded_staff_never_get_the_case(app, client, staff, login):
     login(client, staff["teacher"])
     file_report(client, excluded=[str(staff["lead"])])

@@ -327,7 +327,9 @@ def test_sending_a_report_reads_the_reporters_account_once_and_its_school_as_it_
     assert len(whole_rows) == 1
     writes = statements.index(next(s for s in statements if "INSERT INTO cases (" in s))
     staff_list = statements.index(next(s for s in statements if "users.role IN" in s))
-    assert [s for s in statements[staff_list:writes] if s.startswith("SELECT") and "FROM schools" in s]
+    # The school comes with the staff routing reads, in the statement right before the writes.
+    assert [s for s in statements[staff_list + 1:writes] if "users.role IN" in s and "JOIN schools" in s]
+    assert not [s for s in statements[staff_list + 1:writes] if s.startswith("SELECT") and "JOIN" not in s]
 
 
 def test_a_new_case_tells_all_its_counselors_in_one_statement(app, people, make_user):

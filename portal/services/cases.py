@@ -12,7 +12,15 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, load_only, make_transient_to_detached, selectinload, undefer_group
+from sqlalchemy.orm import (
+    Session,
+    contains_eager,
+    joinedload,
+    load_only,
+    make_transient_to_detached,
+    selectinload,
+    undefer_group,
+)
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.database import Write, inserting, run_each, with_writes
@@ -292,8 +300,12 @@ class Routing:
 
 
 def school_staff(session: Session, school: School) -> list[User]:
-    """The school's active counselors and school admins: everyone a case can be routed to, in one statement."""
-    return list(session.scalars(_SCHOOL_STAFF, {"school_id": school.id}))
+    """The school's active counselors and school admins: everyone a case can be routed to, in one statement, which
+    also reads the school's row again (its routing rule as it is now). The school's id is taken from its identity:
+    reading `school.id` would first reload the row a report's end_reading expired, one statement more (on SQLite
+    under the write lock)."""
+    identity = inspect(school).identity
+    return list(session.scalars(_SCHOOL_STAFF, {"school_id": identity[0] if identity else school.id}))
 
 
 def active_staff(*roles: Role):
@@ -303,11 +315,14 @@ def active_staff(*roles: Role):
                               User.role.in_(roles)).order_by(User.id)
 
 
-# What routing and the new case's notices and mails use of each, nothing else: every report reads them all.
+# What routing and the new case's notices and mails use of each, nothing else: every report reads them all; and
+# their school, whose row routing reads too (a school without active staff is not read here, and refused anyway).
 # populate_existing: a counselor who reports is in the identity map, kept as the request loaded them
-# (database.end_reading); routing decides on their lead mark and address as they are now, like everyone else's.
-_SCHOOL_STAFF = active_staff(Role.COUNSELOR, Role.SCHOOL_ADMIN).options(
-    load_only(User.role, User.is_lead, User.active, User.email, User.locale)).execution_options(populate_existing=True)
+# (database.end_reading), and so is the school; routing decides on their lead mark and address, and on the
+# school's rule, as they are now.
+_SCHOOL_STAFF = active_staff(Role.COUNSELOR, Role.SCHOOL_ADMIN).join(User.school).options(
+    load_only(User.role, User.is_lead, User.active, User.email, User.locale),
+    contains_eager(User.school)).execution_options(populate_existing=True)
 _BY_TOKEN = select(Case).where(Case.submission_token == bindparam("token"))
 
 
