@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 from flask import g, has_request_context, request
-from sqlalchemy import Executable, bindparam, event, func
+from sqlalchemy import Executable, TypeDecorator, bindparam, event, func
 from sqlalchemy import select as sql_select  # the module's `select` is the standard library's
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -497,7 +497,10 @@ def _unbounded(column_type):
     if getattr(column_type, "length", None) is None:
         return column_type
     unbounded = column_type.copy()
-    unbounded.length = None
+    if isinstance(unbounded, TypeDecorator):  # its length is its wrapped type's: that is the one compiled
+        unbounded.impl = unbounded.impl_instance = _unbounded(unbounded.impl_instance)
+    else:
+        unbounded.length = None
     return unbounded
 
 

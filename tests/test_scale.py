@@ -513,6 +513,26 @@ def test_writes_sent_with_another_statement_land_whole_or_are_refused(app, datab
         assert db.session.scalar(select(func.count()).select_from(OutboxMail)) == 2
 
 
+def test_arrays_of_rows_are_typed_without_the_columns_length_even_through_a_type_decorator():
+    """PostgreSQL cuts a value cast to varchar(n)[] to n characters without a word: the arrays that carry rows
+    (database.with_writes, database.inserting) are typed without the length, also for a column whose type wraps a
+    string of some length (none of the portal's does today), so a value too long is refused by the column."""
+    from sqlalchemy import String, TypeDecorator
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    from portal.database import _unbounded
+
+    class Wrapped(TypeDecorator):
+        impl = String(10)
+        cache_ok = True
+
+    wrapped = Wrapped()
+    for column_type in (String(10), wrapped):
+        assert str(ARRAY(_unbounded(column_type)).compile(dialect=postgresql.dialect())) == "VARCHAR[]"
+    assert str(wrapped.compile(dialect=postgresql.dialect())) == "VARCHAR(10)"  # the column's own type is kept
+
+
 def test_a_case_view_does_not_deadlock_with_a_purge_that_holds_the_chains_head(app, people, login, database_url):
     """The daily purge holds the chain's head while it deletes a purged case's notices. A counselor opening that
     case meanwhile waits for the head and then sees the page: neither side is aborted as a deadlock."""
