@@ -31,7 +31,8 @@ def test_the_benchmark_runs_and_prints_its_table():
     assert re.search(r"median of 2\): .* on a lesson page after [\d.]+ s \([\d.]+–[\d.]+\)", result.stdout)
     # Reports per second on both databases: every report a teacher sent is a case, none met an error.
     sqlite, postgresql = rows[-2:]
-    assert "SQLite, synchronous=FULL" in sqlite and ", 0 errors, 0 \"database is locked\"" in sqlite
+    assert "SQLite, synchronous=FULL" in sqlite and ", 0 errors, 0 \"database is locked\" in every run" in sqlite
+    assert re.search(r"\| [\d,]+ \([\d,]+–[\d,]+, 2 runs\) \|", sqlite)  # the median run, with the range
     assert "PostgreSQL" in postgresql
     if os.environ.get("CI") or "not measured" not in postgresql:
         assert ", 0 errors, 0 \"database is locked\"" in postgresql
