@@ -171,26 +171,33 @@ def test_routing_lead_only(app, client, staff, login):
     assert _assignees(app, only_case(app).id) == {staff["lead"]}
 
 
-def test_a_lead_changed_while_the_report_is_sent_gets_it(app, client, staff, login, monkeypatch):
-    """The form checks who would receive the report, then the writes route it: a new lead named in between is the
-    one who gets it (the routing reads roles and the lead as they are when it writes, not as the checks saw them)."""
+def _changed_before_the_writes(monkeypatch, *changes) -> None:
+    """Have the report form's writes begin only after `changes` are committed by another connection (as a school
+    admin's would be between the form's checks and its writes)."""
     from contextlib import contextmanager
 
     from portal.database import write_phase
 
-    with app.app_context():
-        db.session.execute(db.update(School).values(routing="lead"))
-        db.session.commit()
-
     @contextmanager
-    def lead_handed_over_first():
-        with db.engine.begin() as conn:  # the school admin names another lead, committed before the writes
-            conn.execute(db.update(User).where(User.id == staff["lead"]).values(is_lead=False))
-            conn.execute(db.update(User).where(User.id == staff["counselor"]).values(is_lead=True))
+    def changed_first():
+        with db.engine.begin() as conn:
+            for change in changes:
+                conn.execute(change)
         with write_phase():
             yield
 
-    monkeypatch.setattr("portal.reports.routes.write_phase", lead_handed_over_first)
+    monkeypatch.setattr("portal.reports.routes.write_phase", changed_first)
+
+
+def test_a_lead_changed_while_the_report_is_sent_gets_it(app, client, staff, login, monkeypatch):
+    """The form checks who would receive the report, then the writes route it: a new lead named in between is the
+    one who gets it (the routing reads roles and the lead as they are when it writes, not as the checks saw them)."""
+    with app.app_context():
+        db.session.execute(db.update(School).values(routing="lead"))
+        db.session.commit()
+    _changed_before_the_writes(monkeypatch,  # the school admin names another lead
+                               db.update(User).where(User.id == staff["lead"]).values(is_lead=False),
+                               db.update(User).where(User.id == staff["counselor"]).values(is_lead=True))
     login(client, staff["teacher"])
     assert file_report(client).status_code == 302
     assert _assignees(app, only_case(app).id) == {staff["counselor"]}
@@ -200,18 +207,7 @@ def test_a_routing_rule_changed_while_the_report_is_sent_is_the_one_it_follows(a
                                                                                monkeypatch):
     """The school's routing rule is read again with its staff when the report is written: a school admin who
     switches to "lead only" between the form's checks and the writes has the report reach the lead alone."""
-    from contextlib import contextmanager
-
-    from portal.database import write_phase
-
-    @contextmanager
-    def rule_changed_first():
-        with db.engine.begin() as conn:
-            conn.execute(db.update(School).values(routing="lead"))
-        with write_phase():
-            yield
-
-    monkeypatch.setattr("portal.reports.routes.write_phase", rule_changed_first)
+    _changed_before_the_writes(monkeypatch, db.update(School).values(routing="lead"))
     login(client, staff["teacher"])
     assert file_report(client).status_code == 302
     assert _assignees(app, only_case(app).id) == {staff["lead"]}

@@ -103,6 +103,13 @@ def may_view(user: User, case: Case) -> bool:
     return any(a.user_id == user.id for a in case.assignees)
 
 
+def _visible_to(user_id, school_id):
+    """may_view in SQL, for a user's id and school given as values or as bind parameters."""
+    not_excluded = ~exists().where(and_(CaseExclusion.case_id == Case.id, CaseExclusion.user_id == user_id))
+    assigned = exists().where(and_(CaseAssignee.case_id == Case.id, CaseAssignee.user_id == user_id))
+    return and_(Case.school_id == school_id, not_excluded, assigned)
+
+
 def is_reporter(user: User, case: Case) -> bool:
     """The person who sent the report or request (for the receipt; never the case file)."""
     return user.is_authenticated and case.reporter_id == user.id
@@ -147,7 +154,7 @@ def still_viewable(session: Session, user: User, case: Case) -> bool:
     transaction of a view that checked as a reader): their session still valid (the version it signed in with, the
     account active, the school open), a role that works on cases, and may_view (the case's school, among its
     assignees, not excluded). False for a case that is gone (purged)."""
-    return session.execute(_STILL_VIEWABLE, {"case_id": case.id, "user_id": user.id,
+    return session.execute(_STILL_VIEWABLE, {"case_id": case.id, "user_id": user.id, "school_id": user.school_id,
                                              "version": user.session_version}).first() is not None
 
 
@@ -157,8 +164,7 @@ _STILL_VIEWABLE = select(Case.id).where(
                    User.active.is_(True), User.role.in_((Role.COUNSELOR, Role.SCHOOL_ADMIN)),
                    User.school_id == Case.school_id),
     exists().where(School.id == Case.school_id, School.is_active.is_(True)),
-    exists().where(CaseAssignee.case_id == Case.id, CaseAssignee.user_id == bindparam("user_id")),
-    ~exists().where(CaseExclusion.case_id == Case.id, CaseExclusion.user_id == bindparam("user_id")))
+    _visible_to(bindparam("user_id"), bindparam("school_id")))
 
 
 def record_denial(session: Session, user: User, case: Case | None, address: str | None) -> None:
@@ -183,9 +189,7 @@ _MARK_READ = Notification.__table__.update().where(
 
 def visible_cases_clause(user: User):
     """A WHERE clause selecting the cases this user may see."""
-    not_excluded = ~exists().where(and_(CaseExclusion.case_id == Case.id, CaseExclusion.user_id == user.id))
-    assigned = exists().where(and_(CaseAssignee.case_id == Case.id, CaseAssignee.user_id == user.id))
-    return and_(Case.school_id == user.school_id, not_excluded, assigned)
+    return _visible_to(user.id, user.school_id)
 
 
 def load_file(session: Session, case: Case) -> Case:
