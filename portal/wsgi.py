@@ -25,6 +25,26 @@ def _one_malloc_arena() -> None:
         pass
 
 
+def _freeze_what_the_first_requests_keep(collections: int = 3) -> None:
+    """The first requests of each kind fill caches that live as long as the process (SQLAlchemy's compiled
+    statements, Jinja's compiled templates, Babel's locale data): 30,000-56,000 objects once each kind of page is
+    served, which every later full collection walked again (28 ms on a slow VM, a pause for every request of the
+    worker that lands in it). What survives one of the process's first full collections is frozen with what
+    start-up made; after those, a full collection walks only what requests made since (3 ms). Frozen objects are
+    still freed when nothing refers to them; only a cycle among them that becomes garbage later stays: a few
+    requests' objects at most, of the ones under way at those moments."""
+    remaining = [collections]
+
+    def after_collection(phase: str, info: dict) -> None:
+        # Left in the list once done (a call that returns at once): removed while the collector calls the list,
+        # it would make the collector skip the callback after it (another library's) this once.
+        if remaining[0] and phase == "stop" and info["generation"] == 2:
+            gc.freeze()
+            remaining[0] -= 1
+
+    gc.callbacks.append(after_collection)
+
+
 # An operator's own setting wins, in either of glibc's spellings.
 if os.environ.get("MALLOC_ARENA_MAX") is None and "arena_max" not in os.environ.get("GLIBC_TUNABLES", ""):
     _one_malloc_arena()
@@ -33,6 +53,7 @@ load_lessons(app)  # before the first request; `portal serve` has left them pars
 # What start-up made lives as long as the process: out of the collector's sight, a full collection walks only
 # what requests made since (it walked ~150,000 objects, 80 ms, a pause any request could land in).
 gc.freeze()
+_freeze_what_the_first_requests_keep()
 
 if os.environ.get("PORTAL_BACKGROUND") == "1":
     from portal.services import background
