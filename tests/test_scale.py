@@ -576,3 +576,27 @@ def test_the_purge_takes_the_audit_chains_head_before_it_deletes_anything(app, p
     head = next(i for i, s in enumerate(statements) if "FROM audit_head" in s)
     assert not any(s.startswith(("UPDATE", "INSERT", "DELETE", "WITH")) for s in statements[:head])
     assert any(s.startswith("DELETE FROM notifications") for s in statements[head:])
+
+
+def test_postgresql_plans_a_page_read_again_and_again_once(app, people, login, database_url):
+    """psycopg prepares a statement once it has run five times on a connection, so that PostgreSQL no longer
+    parses and plans it for every page. A page that only reads ends in a ROLLBACK, which must not make psycopg
+    forget what it prepared (it did: nearly no statement of the portal was ever prepared). A statement that
+    deallocates them still makes it forget them all: the next page is served as before, not with a name the
+    server no longer knows."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("psycopg's prepared statements are PostgreSQL's")
+    open_cases(app, people["teacher"], 3)
+    lead = app.test_client()
+    login(lead, people["lead"])
+    for _ in range(8):
+        assert lead.get("/cases/").status_code == 200
+    with app.app_context():
+        assert db.engine.pool.checkedin() == 1  # the one connection that served every page
+        with db.engine.connect() as conn:
+            prepared = conn.execute(text("SELECT statement, generic_plans + custom_plans "
+                                         "FROM pg_prepared_statements")).all()
+            assert any("FROM cases" in statement and runs >= 3 for statement, runs in prepared), prepared
+            conn.exec_driver_sql("DEALLOCATE ALL")
+    for _ in range(6):
+        assert lead.get("/cases/").status_code == 200
