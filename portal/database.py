@@ -156,6 +156,7 @@ def configure_engine(engine: Engine) -> None:
         event.listen(engine, "connect", _keep_prepared_statements)
         event.listen(engine, "checkout", _still_connected)
         event.listen(engine, "handle_error", _without_row_values)
+        event.listen(engine, "handle_error", _forget_prepared_statements_at_rollback)
     if engine.dialect.name != "sqlite":
         return
 
@@ -213,28 +214,45 @@ def _keep_prepared_statements(dbapi_connection, _record) -> None:
     planned anew).
     PostgreSQL itself keeps a prepared statement through a ROLLBACK (PREPARE is not transactional), and re-plans it
     when a table it reads changes; the portal changes its schema only in migrations, before it serves. psycopg
-    still forgets them all when a statement drops or alters something (or runs DISCARD ALL) on the connection.
-    Where psycopg's insides are not the ones this was written against, it is left as it is."""
+    still forgets them all when a statement drops or alters something (or runs DISCARD ALL) on the connection, and
+    they are forgotten at the ROLLBACK after any error, as psycopg did (a statement whose table another connection
+    altered, a Parse that failed in a pipeline: each fails once, not for the rest of the connection's life). Where
+    psycopg's insides are not the ones this was written against, it is left as it is."""
     managers = _prepared_statement_managers()
     manager = getattr(dbapi_connection, "_prepared", None)
     if managers and type(manager) is managers[0]:
         manager.__class__ = managers[1]
 
 
+def _forget_prepared_statements_at_rollback(context) -> None:
+    """After an error on a connection, the ROLLBACK that follows forgets its prepared statements (psycopg's way)."""
+    connection = context.connection
+    if connection is None or connection.closed or connection.invalidated:
+        return  # a connection that is gone takes its prepared statements with it
+    manager = getattr(connection.connection.dbapi_connection, "_prepared", None)
+    managers = _prepared_statement_managers()
+    if managers and isinstance(manager, managers[1]):
+        manager.forget_at_rollback = True
+
+
 @lru_cache(maxsize=1)
 def _prepared_statement_managers():
     """psycopg's manager of a connection's prepared statements and one that keeps them across a ROLLBACK; None
-    where psycopg's insides are not the ones this was written against (psycopg 3.3's psycopg/_preparing.py; the
-    test of this in tests/test_scale.py fails on a psycopg where it no longer works)."""
+    with another psycopg than the one this was written against (3.3: psycopg/_preparing.py and the callers of its
+    clear(); a newer one keeps psycopg's own way until this is checked against it, and the test in
+    tests/test_scale.py says so)."""
     try:
+        import psycopg
         from psycopg._preparing import PrepareManager  # psycopg's own; not imported with SQLite
     except ImportError:
         return None
-    if not all(callable(getattr(PrepareManager, name, None)) for name in ("_should_discard", "clear")):
+    if not psycopg.__version__.startswith("3.3.") or not all(
+            callable(getattr(PrepareManager, name, None)) for name in ("_should_discard", "clear")):
         return None
 
     class PreparedAcrossRollbacks(PrepareManager):
         _forgetting = False
+        forget_at_rollback = False  # set after an error (_forget_prepared_statements_at_rollback)
 
         def _should_discard(self, prep, results) -> bool:
             # A statement's result (DROP, ALTER, DISCARD ALL, DEALLOCATE ALL, ROLLBACK TO SAVEPOINT): forget them all.
@@ -245,7 +263,11 @@ def _prepared_statement_managers():
                 self._forgetting = False
 
         def clear(self) -> bool:
-            return super().clear() if self._forgetting else False  # else Connection.rollback() is asking
+            # Otherwise Connection.rollback() is asking, after a transaction that went well.
+            if self._forgetting or self.forget_at_rollback:
+                self.forget_at_rollback = False
+                return super().clear()
+            return False
 
     return PrepareManager, PreparedAcrossRollbacks
 
