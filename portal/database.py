@@ -255,7 +255,8 @@ def _prepared_statement_managers():
         forget_at_rollback = False  # set after an error (_forget_prepared_statements_at_rollback)
 
         def _should_discard(self, prep, results) -> bool:
-            # A statement's result (DROP, ALTER, DISCARD ALL, DEALLOCATE ALL, ROLLBACK TO SAVEPOINT): forget them all.
+            # A statement's result (DROP, ALTER, DISCARD ALL, DEALLOCATE ALL, ROLLBACK TO SAVEPOINT) forgets them all
+            # (psycopg looks at a statement's result the first time that statement runs on the connection).
             self._forgetting = True
             try:
                 return super()._should_discard(prep, results)

@@ -31,8 +31,9 @@ def _freeze_what_the_first_requests_keep(collections: int = 3) -> None:
     served, which every later full collection walked again (28 ms on a slow VM, a pause for every request of the
     worker that lands in it). What survives one of the process's first full collections is frozen with what
     start-up made; after those, a full collection walks only what requests made since (3 ms). Frozen objects are
-    still freed when nothing refers to them; only a cycle among them that becomes garbage later stays: a few
-    requests' objects at most, of the ones under way at those moments."""
+    still freed when nothing refers to them; what never is: a cycle among them that becomes garbage later (a cache
+    entry evicted, a pooled connection replaced, a request that was under way), so at most what was alive at those
+    three moments, as with start-up's freeze."""
     remaining = [collections]
 
     def after_collection(phase: str, info: dict) -> None:
